@@ -1,0 +1,474 @@
+"""The custom-action admin CLI (b2_iconik.custom_actions): planning, and main(argv) end to end.
+
+The end-to-end tests run ``main(argv)`` in-process against a fake of iconik's custom-action and
+storage endpoints, with the environment set through monkeypatch and the output captured.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import uuid
+from typing import Any
+
+import pytest
+import responses
+
+from b2_iconik import custom_actions as ca
+
+ICONIK = "http://127.0.0.1:8931"
+APP_ID = "11111111-1111-1111-1111-111111111111"
+TOKEN = "operator-token-0123456789"
+SECRET = "s3cr3t-shared-value-abcdef"
+B2 = "22222222-2222-2222-2222-222222222222"
+LL = "33333333-3333-3333-3333-333333333333"
+OTHER_STORAGE = "44444444-4444-4444-4444-444444444444"
+ENDPOINT = "https://europe-west1-proj.cloudfunctions.net/iconik_handler"
+OTHER_ENDPOINT = "https://us-central1-other.cloudfunctions.net/iconik_handler"
+
+
+# -- planning, no iconik -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "endpoint", "expected"),
+    [
+        (f"{ENDPOINT}/add?b2_storage_id=x", None, "add"),
+        (f"{ENDPOINT}/remove/", None, "remove"),
+        (f"{ENDPOINT}/add", ENDPOINT, "add"),
+        (f"{ENDPOINT}/add", ENDPOINT + "/", "add"),
+        (f"{ENDPOINT.upper().replace('/ICONIK_HANDLER', '/iconik_handler')}/add", ENDPOINT, "add"),
+        (f"{OTHER_ENDPOINT}/add", ENDPOINT, None),
+        (f"{ENDPOINT}/sub/add", ENDPOINT, None),
+        (f"{ENDPOINT}/address", None, None),
+        ("https://example.com/other", None, None),
+        ("add", None, None),
+        (None, None, None),
+    ],
+)
+def test_operation_of(url: Any, endpoint: str | None, expected: str | None) -> None:
+    assert ca.operation_of(url, endpoint) == expected
+
+
+@pytest.mark.parametrize(
+    ("operation", "formats", "title"),
+    [
+        ("add", ["ORIGINAL"], "Add original files to LucidLink"),
+        (
+            "add",
+            ["ORIGINAL", "PPRO_PROXY"],
+            "Add original and Premiere Pro proxy files to LucidLink",
+        ),
+        ("remove", ["ORIGINAL"], "Remove original files from LucidLink"),
+        (
+            "remove",
+            ["ORIGINAL", "EDIT_PROXY", "MY_FORMAT"],
+            "Remove original, edit proxy and MY_FORMAT files from LucidLink",
+        ),
+    ],
+)
+def test_titles(operation: str, formats: list[str], title: str) -> None:
+    assert ca.action_title(operation, formats) == title
+
+
+def test_endpoint_is_normalized_and_checked() -> None:
+    assert ca.normalize_endpoint(ENDPOINT + "/") == ENDPOINT
+    for bad in ("ftp://x/y", "not a url", f"{ENDPOINT}?a=b"):
+        with pytest.raises(ca.UsageError):
+            ca.normalize_endpoint(bad)
+
+
+def _spec(**overrides: Any) -> ca.ActionSpec:
+    fields: dict[str, Any] = {
+        "endpoint": ENDPOINT,
+        "app_id": APP_ID,
+        "secret": SECRET,
+        "b2_storage_id": B2,
+        "ll_storage_id": LL,
+        "formats": ("ORIGINAL",),
+    }
+    fields.update(overrides)
+    return ca.ActionSpec(**fields)
+
+
+def test_plan_create_from_nothing_makes_eight_actions() -> None:
+    changes = ca.plan_create([], _spec())
+    assert [c.kind for c in changes] == ["create"] * 8
+    assert {(c.context, ca.operation_of(c.action["url"])) for c in changes} == {
+        (context, op) for context in ca.CONTEXTS for op in ca.OPERATIONS
+    }
+    add = changes[0].action
+    assert add == {
+        "type": "POST",
+        "context": "ASSET",
+        "title": "Add original files to LucidLink",
+        "url": f"{ENDPOINT}/add?b2_storage_id={B2}&ll_storage_id={LL}&formats=ORIGINAL",
+        "headers": {"x-bz-secret": SECRET},
+        "app_id": APP_ID,
+    }
+
+
+def test_plan_create_updates_in_place_keeps_operator_fields_and_drops_duplicates() -> None:
+    existing = [{**a.action, "id": str(uuid.uuid4())} for a in ca.plan_create([], _spec())]
+    existing[0]["disabled"] = True
+    duplicate = {**existing[1], "id": str(uuid.uuid4())}
+    foreign = {**existing[2], "id": str(uuid.uuid4()), "url": f"{OTHER_ENDPOINT}/add"}
+    changes = ca.plan_create(
+        [*existing, duplicate, foreign], _spec(formats=("ORIGINAL", "PPRO_PROXY"))
+    )
+    kinds = [c.kind for c in changes]
+    assert kinds.count("update") == 8
+    assert kinds.count("delete") == 1
+    assert [c.action_id for c in changes if c.kind == "delete"] == [duplicate["id"]]
+    assert all(c.action_id != foreign["id"] for c in changes)
+    first = changes[0]
+    assert first.action_id == existing[0]["id"]
+    assert first.action["disabled"] is True
+    assert set(first.fields) == {"title", "url"}
+
+
+def test_plan_create_again_with_same_spec_changes_nothing() -> None:
+    existing = [{**c.action, "id": str(uuid.uuid4())} for c in ca.plan_create([], _spec())]
+    assert {c.kind for c in ca.plan_create(existing, _spec())} == {"unchanged"}
+
+
+def test_plan_without_storages_or_formats_leaves_them_to_the_function() -> None:
+    change = ca.plan_create([], _spec(b2_storage_id=None, ll_storage_id=None, formats=None))[0]
+    assert change.action["url"] == f"{ENDPOINT}/add"
+    assert change.action["title"] == "Add original files to LucidLink"
+
+
+def test_describe_masks_the_secret() -> None:
+    for change in ca.plan_create([], _spec()):
+        for dry_run in (True, False):
+            line = ca.describe(change, dry_run)
+            assert SECRET not in line
+            assert "x-bz-secret: ****" in line
+
+
+def test_display_url_masks_secret_like_query_values() -> None:
+    url = f"{ENDPOINT}/add?b2_storage_id={B2}&secret=abc&auth_token=def&formats=A,B"
+    shown = ca.display_url(url)
+    assert "abc" not in shown and "def" not in shown
+    assert f"b2_storage_id={B2}" in shown and "formats=A,B" in shown
+
+
+# -- a fake iconik (custom actions and storages) --------------------------------------------------
+
+
+class FakeIconik:
+    """iconik's custom-action CRUD and storage reads, in memory, answering through `responses`."""
+
+    def __init__(self, mock: responses.RequestsMock) -> None:
+        self.actions: dict[str, dict[str, Any]] = {}
+        self.storages = {
+            B2: {"id": B2, "name": "B2 masters", "method": "B2"},
+            LL: {"id": LL, "name": "LucidLink", "method": "FILE"},
+            OTHER_STORAGE: {"id": OTHER_STORAGE, "name": "Other", "method": "S3"},
+        }
+        self.token_ok = True
+        self.writes: list[tuple[str, str]] = []
+        prefix = re.escape(ICONIK)
+        actions = re.compile(prefix + r"/API/assets/v1/custom_actions/.*")
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            mock.add_callback(method, actions, callback=self._actions)
+        mock.add_callback(
+            "GET", re.compile(prefix + r"/API/files/v1/storages/.*"), callback=self._storages
+        )
+
+    def add(self, context: str, url: str, title: str = "x", **extra: Any) -> str:
+        action_id = str(uuid.uuid4())
+        self.actions[action_id] = {
+            "id": action_id,
+            "context": context,
+            "title": title,
+            "url": url,
+            "type": "POST",
+            "headers": {},
+            "status": "HEALTHY",
+            **extra,
+        }
+        return action_id
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return json.loads(json.dumps(self.actions))
+
+    def _auth(self, request: Any) -> tuple[int, dict[str, str], str] | None:
+        if not self.token_ok or request.headers.get("Auth-Token") != TOKEN:
+            return 401, {}, json.dumps({"errors": ["Token is invalid"]})
+        return None
+
+    def _storages(self, request: Any) -> tuple[int, dict[str, str], str]:
+        refused = self._auth(request)
+        if refused:
+            return refused
+        storage_id = request.path_url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        storage = self.storages.get(storage_id)
+        if storage is None:
+            return 404, {}, json.dumps({"errors": ["Storage not found"]})
+        return 200, {}, json.dumps(storage)
+
+    def _actions(self, request: Any) -> tuple[int, dict[str, str], str]:
+        refused = self._auth(request)
+        if refused:
+            return refused
+        parts = request.path_url.split("?")[0].strip("/").split("/")[4:]
+        if request.method == "GET" and not parts:
+            return 200, {}, json.dumps({"objects": list(self.actions.values())})
+        if request.method == "POST" and len(parts) == 1:
+            body = json.loads(request.body)
+            assert body["context"] == parts[0]
+            action_id = str(uuid.uuid4())
+            self.actions[action_id] = {**body, "id": action_id, "status": "HEALTHY"}
+            self.writes.append(("POST", action_id))
+            return 201, {}, json.dumps(self.actions[action_id])
+        if len(parts) == 2 and parts[1] in self.actions:
+            context, action_id = parts
+            assert self.actions[action_id]["context"] == context
+            self.writes.append((request.method, action_id))
+            if request.method == "DELETE":
+                del self.actions[action_id]
+                return 204, {}, ""
+            if request.method in ("PUT", "PATCH"):
+                self.actions[action_id].update(json.loads(request.body))
+                return 200, {}, json.dumps(self.actions[action_id])
+        return 404, {}, json.dumps({"errors": ["not found"]})
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyPatch:
+    """The operator's environment, with no .env file around and fast retries."""
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "FORMAT_NAMES",
+        "FORMAT_NAME",
+        "B2_STORAGE_ID",
+        "LL_STORAGE_ID",
+        "TASKS_QUEUE",
+        "TASKS_URL",
+        "ICONIK_MAX_RPS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ICONIK_URL", ICONIK)
+    monkeypatch.setenv("ICONIK_ID", APP_ID)
+    monkeypatch.setenv("ICONIK_TOKEN", TOKEN)
+    monkeypatch.setenv("BZ_SHARED_SECRET", SECRET)
+    monkeypatch.setattr(ca, "CLI_RETRIES", 0)
+    monkeypatch.setattr(ca, "CLI_BACKOFF", 0)
+    return monkeypatch
+
+
+@pytest.fixture
+def iconik(env: pytest.MonkeyPatch) -> Any:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield FakeIconik(mock)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """main(argv), its exit status and output; the secret and token never appear in either."""
+    status = ca.main(list(argv))
+    out, err = capsys.readouterr()
+    for text in (out, err):
+        assert SECRET not in text
+        assert TOKEN not in text
+    return status, out, err
+
+
+def ours(fake: FakeIconik, endpoint: str = ENDPOINT) -> list[dict[str, Any]]:
+    return [a for a in fake.actions.values() if ca.operation_of(a["url"], endpoint)]
+
+
+CREATE = ("create", ENDPOINT, "--b2-storage", B2, "--ll-storage", LL)
+
+
+def test_create_twice_gives_the_same_eight_actions(iconik: FakeIconik, capsys: Any) -> None:
+    status, out, err = run(capsys, *CREATE)
+    assert status == 0, err
+    assert "8 created" in out
+    first = {a["id"]: a for a in ours(iconik)}
+    assert len(first) == 8
+    assert {(a["context"], ca.operation_of(a["url"])) for a in first.values()} == {
+        (c, op) for c in ca.CONTEXTS for op in ca.OPERATIONS
+    }
+    for action in first.values():
+        assert action["headers"] == {"x-bz-secret": SECRET}
+        assert action["app_id"] == APP_ID
+        assert action["type"] == "POST"
+        assert f"b2_storage_id={B2}" in action["url"] and f"ll_storage_id={LL}" in action["url"]
+
+    status, out, _ = run(capsys, *CREATE, "--formats", "ORIGINAL,PPRO_PROXY")
+    assert status == 0
+    assert "8 updated" in out
+    second = {a["id"]: a for a in ours(iconik)}
+    assert second.keys() == first.keys()
+    titles = {a["title"] for a in second.values()}
+    assert titles == {
+        "Add original and Premiere Pro proxy files to LucidLink",
+        "Remove original and Premiere Pro proxy files from LucidLink",
+    }
+    assert all("formats=ORIGINAL%2CPPRO_PROXY" in a["url"] for a in second.values())
+
+    writes = len(iconik.writes)
+    status, out, _ = run(capsys, *CREATE, "--formats", "ORIGINAL,PPRO_PROXY")
+    assert status == 0 and "8 unchanged" in out
+    assert len(iconik.writes) == writes
+
+
+def test_create_updates_actions_made_by_the_original_tool(iconik: FakeIconik, capsys: Any) -> None:
+    for context in ("ASSET", "COLLECTION", "BULK"):
+        iconik.add(context, f"{ENDPOINT}/add", "Add to LucidLink")
+        iconik.add(context, f"{ENDPOINT}/remove", "Remove from LucidLink")
+    status, out, _ = run(capsys, *CREATE)
+    assert status == 0
+    assert "2 created, 6 updated" in out
+    assert len(ours(iconik)) == 8
+
+
+def test_create_and_delete_never_touch_other_actions(iconik: FakeIconik, capsys: Any) -> None:
+    unrelated = iconik.add("ASSET", "https://example.com/hook", "Send to review")
+    foreign = [
+        iconik.add(context, f"{OTHER_ENDPOINT}/{op}", "Other deployment")
+        for context in ca.CONTEXTS
+        for op in ca.OPERATIONS
+    ]
+    before = {k: v for k, v in iconik.snapshot().items() if k in {unrelated, *foreign}}
+    assert run(capsys, *CREATE)[0] == 0
+    assert len(iconik.actions) == 1 + 8 + 8
+
+    status, out, _ = run(capsys, "delete", ENDPOINT)
+    assert status == 0
+    assert "8 deleted" in out
+    assert iconik.snapshot() == before
+
+
+def test_delete_dry_run_and_nothing_to_delete(iconik: FakeIconik, capsys: Any) -> None:
+    assert run(capsys, *CREATE)[0] == 0
+    before = iconik.snapshot()
+    status, out, _ = run(capsys, "delete", ENDPOINT + "/", "--dry-run")
+    assert status == 0
+    assert out.count("would delete") == 8 and "nothing was changed" in out
+    assert iconik.snapshot() == before
+
+    status, out, _ = run(capsys, "delete", OTHER_ENDPOINT)
+    assert status == 0 and "no plugin actions" in out
+    assert iconik.snapshot() == before
+
+
+def test_create_dry_run_changes_nothing_and_masks_the_secret(
+    iconik: FakeIconik, capsys: Any
+) -> None:
+    status, out, _ = run(capsys, *CREATE, "--formats", "ORIGINAL,EDIT_PROXY", "--dry-run")
+    assert status == 0
+    assert out.count("would create") == 8
+    assert "x-bz-secret: ****" in out
+    assert "Add original and edit proxy files to LucidLink" in out
+    assert "nothing was changed" in out
+    assert iconik.actions == {}
+    assert iconik.writes == []
+
+
+def test_list_shows_status_and_last_error(iconik: FakeIconik, capsys: Any) -> None:
+    assert run(capsys, *CREATE)[0] == 0
+    failing = next(a for a in ours(iconik) if a["context"] == "BULK" and "/remove" in a["url"])
+    failing.update(status="FAILING", last_error="Connection timed out")
+    iconik.add("ASSET", "https://example.com/hook", "Send to review")
+    iconik.add("ASSET", f"{OTHER_ENDPOINT}/add", "Other deployment")
+
+    status, out, _ = run(capsys, "list", ENDPOINT)
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["CONTEXT", "STATUS", "TITLE", "URL", "LAST", "ERROR"]
+    assert sum("HEALTHY" in line for line in lines) == 7
+    bad = [line for line in lines if "FAILING" in line]
+    assert len(bad) == 1
+    assert "BULK" in bad[0] and "Connection timed out" in bad[0] and "/remove" in bad[0]
+    assert "Send to review" not in out and "Other deployment" not in out
+    assert "8 action(s), 1 failing" in out
+
+    status, out, _ = run(capsys, "list")
+    assert status == 0
+    assert "Other deployment" in out and "Send to review" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--b2-storage", B2, "--ll-storage", str(uuid.uuid4())), "iconik has no such storage"),
+        (("--b2-storage", B2, "--ll-storage", B2), "same storage"),
+        (("--b2-storage", "not-a-uuid", "--ll-storage", LL), "not a storage id"),
+        (("--formats", "ORIGINAL,BAD NAME", "--b2-storage", B2), "invalid format name"),
+    ],
+)
+def test_bad_arguments_change_nothing(
+    iconik: FakeIconik, capsys: Any, args: tuple[str, ...], message: str
+) -> None:
+    status, _, err = run(capsys, "create", ENDPOINT, *args)
+    assert status == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    assert iconik.writes == []
+
+
+@pytest.mark.parametrize("variable", ["ICONIK_TOKEN", "ICONIK_ID", "BZ_SHARED_SECRET"])
+def test_missing_variable_is_named(
+    iconik: FakeIconik, env: pytest.MonkeyPatch, capsys: Any, variable: str
+) -> None:
+    env.delenv(variable)
+    status, _, err = run(capsys, *CREATE)
+    assert status == 2
+    assert err.count("\n") == 1 and variable in err
+    assert iconik.writes == []
+
+
+def test_refused_token_is_explained(iconik: FakeIconik, capsys: Any) -> None:
+    iconik.token_ok = False
+    status, _, err = run(capsys, "list")
+    assert status == 1
+    assert "refused the token (401)" in err and err.count("\n") == 1
+
+
+def test_unreachable_iconik_is_one_line_naming_the_url(
+    env: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago: closed now
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    env.setenv("ICONIK_URL", url)
+    for argv in (CREATE, ("list",), ("delete", ENDPOINT)):
+        status, _, err = run(capsys, *argv)
+        assert status == 1
+        assert url in err and "could not be reached" in err
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_storage_defaults_and_legacy_positionals(
+    iconik: FakeIconik, env: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    env.setenv("B2_STORAGE_ID", B2)
+    env.setenv("LL_STORAGE_ID", LL)
+    env.setenv("FORMAT_NAMES", "PPRO_PROXY")
+    status, _, err = run(capsys, "create", ENDPOINT)
+    assert status == 0, err
+    urls = {a["url"] for a in ours(iconik)}
+    assert urls == {
+        f"{ENDPOINT}/{op}?b2_storage_id={B2}&ll_storage_id={LL}&formats=PPRO_PROXY"
+        for op in ca.OPERATIONS
+    }
+
+    # Backblaze's original form: ENDPOINT B2_STORAGE_ID LL_STORAGE_ID [FORMATS]
+    status, _, err = run(capsys, "create", ENDPOINT, B2, OTHER_STORAGE, "ORIGINAL")
+    assert status == 0, err
+    assert all(f"ll_storage_id={OTHER_STORAGE}" in a["url"] for a in ours(iconik))
+    assert len(ours(iconik)) == 8
+
+
+def test_usage_errors_exit_2(env: pytest.MonkeyPatch, capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        ca.main([])
+    assert exit_info.value.code == 2
+    capsys.readouterr()
+    status, _, err = run(capsys, "create", "not-a-url")
+    assert status == 2 and "ENDPOINT" in err
