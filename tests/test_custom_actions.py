@@ -247,9 +247,9 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyPatch:
         "LL_STORAGE_ID",
         "TASKS_QUEUE",
         "TASKS_URL",
-        "ICONIK_MAX_RPS",
     ):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ICONIK_MAX_RPS", "1000")  # the limiter is shared by every test
     monkeypatch.setenv("ICONIK_URL", ICONIK)
     monkeypatch.setenv("ICONIK_ID", APP_ID)
     monkeypatch.setenv("ICONIK_TOKEN", TOKEN)
