@@ -1,0 +1,113 @@
+"""The shared secret iconik sends in ``x-bz-secret``: from the environment or Secret Manager.
+
+It is read once per instance, lazily (so cold starts stay fast and a missing secret does not
+stop start-up of a function that could still answer 404s), behind a lock because
+functions-framework serves requests on several threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import requests
+
+from b2_iconik.config import Settings
+from b2_iconik.errors import SecretUnavailable
+from b2_iconik.logs import redact
+
+log = logging.getLogger(__name__)
+
+SECRET_ID = "bz-shared-secret"
+_METADATA_PROJECT = "/computeMetadata/v1/project/project-id"
+
+
+class SharedSecret:
+    """The shared secret, fetched at most once and cached for the life of the instance.
+
+    Args:
+        settings: gives ``BZ_SHARED_SECRET``, or the project and endpoint for Secret Manager.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._value: bytes | None = None
+        self._lock = threading.Lock()
+        if settings.shared_secret:
+            self._value = settings.shared_secret.encode()
+            redact(settings.shared_secret)
+
+    def get(self) -> bytes:
+        """The secret as bytes, for ``hmac.compare_digest``.
+
+        Raises:
+            SecretUnavailable: the secret is not set and Secret Manager could not give it.
+        """
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    secret = _access_secret(self._settings)
+                    redact(secret)
+                    self._value = secret.encode()
+        return self._value
+
+
+def _access_secret(settings: Settings) -> str:
+    """Read the latest version of ``bz-shared-secret`` and check its CRC32C."""
+    project = settings.google_cloud_project or _project_from_metadata()
+    name = f"projects/{project}/secrets/{SECRET_ID}/versions/latest"
+    client = _client(settings)
+    try:
+        response = client.access_secret_version(request={"name": name})
+    except Exception as error:  # google.api_core errors share no base we can import lazily
+        raise SecretUnavailable(
+            f"cannot read Secret Manager secret {name}: {type(error).__name__}: {error}"
+        ) from None
+    data = bytes(response.payload.data)
+    expected = response.payload.data_crc32c
+    if expected:
+        import google_crc32c
+
+        if google_crc32c.value(data) != int(expected):
+            raise SecretUnavailable(f"secret {name} failed its CRC32C check: data corrupted")
+    value = data.decode("utf-8").strip()
+    if not value:
+        raise SecretUnavailable(f"secret {name} is empty")
+    log.info("read the shared secret from Secret Manager (%s)", name)
+    return value
+
+
+def _client(settings: Settings):  # type: ignore[no-untyped-def]
+    """A Secret Manager client on its REST transport (light, and testable against a local server).
+
+    With ``SECRET_MANAGER_ENDPOINT`` set (tests, local runs), it talks to that endpoint with
+    anonymous credentials; otherwise to Google with the function's default credentials.
+    """
+    from google.cloud import secretmanager
+
+    if settings.secret_manager_endpoint:
+        from google.auth.credentials import AnonymousCredentials
+
+        return secretmanager.SecretManagerServiceClient(
+            transport="rest",
+            client_options={"api_endpoint": settings.secret_manager_endpoint},
+            credentials=AnonymousCredentials(),
+        )
+    return secretmanager.SecretManagerServiceClient(transport="rest")
+
+
+def _project_from_metadata() -> str:
+    """The project id from the metadata server (Cloud Functions does not set it in the env)."""
+    host = os.environ.get("GCE_METADATA_HOST", "metadata.google.internal")
+    try:
+        response = requests.get(
+            f"http://{host}{_METADATA_PROJECT}", headers={"Metadata-Flavor": "Google"}, timeout=2
+        )
+        response.raise_for_status()
+    except requests.RequestException as error:
+        raise SecretUnavailable(
+            "BZ_SHARED_SECRET is not set and the project is unknown: set GOOGLE_CLOUD_PROJECT "
+            f"(the metadata server did not answer: {type(error).__name__})"
+        ) from None
+    return response.text.strip()

@@ -1,0 +1,72 @@
+"""Expanding what the user selected into the assets to handle (DESIGN §5, Selection).
+
+Assets named directly, every asset inside the selected collections (recursively, through every
+page, each collection visited once, so cycles and shared sub-collections cost nothing more) and
+the results of saved searches. Each asset comes out once, in the order first reached.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Protocol
+
+from b2_iconik.iconik import Json
+from b2_iconik.payload import CustomAction
+
+
+class SelectionSource(Protocol):
+    """The iconik calls expansion needs (the real client, or a fake in tests)."""
+
+    def collection_contents(self, collection_id: str) -> object: ...
+
+    def saved_search_results(self, search_id: str) -> object: ...
+
+
+def expand(client: SelectionSource, selection: CustomAction) -> list[str]:
+    """Every asset id the selection reaches, each once.
+
+    Raises:
+        IconikError: a collection or saved search could not be read (404 included: a
+            selection naming something that does not exist is not silently shrunk).
+    """
+    assets: dict[str, None] = dict.fromkeys(selection.asset_ids)
+    _walk_collections(client, selection.collection_ids, assets)
+    for search_id in selection.saved_search_ids:
+        collections: list[str] = []
+        for item in _iterate(client.saved_search_results(search_id)):
+            _sort(item, assets, collections)
+        _walk_collections(client, collections, assets)
+    return list(assets)
+
+
+def _walk_collections(
+    client: SelectionSource, roots: tuple[str, ...] | list[str], assets: dict[str, None]
+) -> None:
+    """Breadth-first through collections and their sub-collections, each visited once."""
+    seen: set[str] = set()
+    queue = deque(roots)
+    while queue:
+        collection_id = queue.popleft()
+        if collection_id in seen:
+            continue
+        seen.add(collection_id)
+        children: list[str] = []
+        for item in _iterate(client.collection_contents(collection_id)):
+            _sort(item, assets, children)
+        queue.extend(c for c in children if c not in seen)
+
+
+def _sort(item: Json, assets: dict[str, None], collections: list[str]) -> None:
+    """File a listed object under assets or collections, by its ``object_type``."""
+    object_id = item.get("id")
+    if not object_id:
+        return
+    kind = item.get("object_type", "assets")
+    if kind == "assets":
+        assets.setdefault(str(object_id), None)
+    elif kind == "collections":
+        collections.append(str(object_id))
+
+
+def _iterate(items: object) -> list[Json]:
+    return list(items)  # type: ignore[call-overload]

@@ -1,0 +1,221 @@
+"""The remove safety rule (DESIGN §5), as a pure function of what iconik lists for one asset.
+
+A LucidLink file set of a requested format may be deleted only when the same asset has on the
+B2 storage an ACTIVE file set of the same format whose files are all CLOSED and match the
+LucidLink files one for one: same count, same sizes, equal checksums where both sides have one.
+
+Everything here is conservative: whatever cannot be shown to match is *not* verified. A listing
+that disagrees with its own ``file_count``, a B2 file set with no files, a file of unknown size:
+none of them verify. Nothing here talks to iconik, so every branch is tested directly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import Enum
+
+from b2_iconik.iconik import Json
+
+#: B2 file statuses that mean "a copy is on its way": wait for it.
+IN_PROGRESS = frozenset({"OPEN", "GROWING", "AWAITED", "REDISCOVERED"})
+
+
+class Verdict(Enum):
+    """What the rule says of one LucidLink file set."""
+
+    VERIFIED = "verified"  # safe to delete
+    COPY_NEEDED = "copy needed"  # no usable B2 copy: ask iconik for one, then wait
+    PENDING = "pending"  # a B2 copy is being written: wait
+    MISMATCH = "mismatch"  # a finished B2 copy differs: never delete, do not wait
+
+
+@dataclass(frozen=True)
+class FileSetCheck:
+    """The verdict on one LucidLink file set, with the reason in words."""
+
+    format_name: str
+    file_set_id: str
+    verdict: Verdict
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class AssetCheck:
+    """The verdicts on every LucidLink file set of the requested formats of one asset."""
+
+    asset_id: str
+    checks: tuple[FileSetCheck, ...] = field(default_factory=tuple)
+
+    def with_verdict(self, *verdicts: Verdict) -> list[FileSetCheck]:
+        """The checks whose verdict is one of these."""
+        return [c for c in self.checks if c.verdict in verdicts]
+
+    def formats_needing_copy(self) -> list[str]:
+        """Format names whose B2 copy must be requested."""
+        names = (c.format_name for c in self.with_verdict(Verdict.COPY_NEEDED))
+        return list(dict.fromkeys(names))
+
+
+def check_asset(
+    asset_id: str,
+    format_names: tuple[str, ...],
+    b2_storage_id: str,
+    ll_storage_id: str,
+    formats: list[Json],
+    file_sets: list[Json],
+    files: list[Json],
+) -> AssetCheck:
+    """Apply the safety rule to every LucidLink file set of the requested formats.
+
+    Args:
+        asset_id: the asset.
+        format_names: the requested formats (e.g. ORIGINAL, PPRO_PROXY).
+        b2_storage_id, ll_storage_id: the two storages.
+        formats, file_sets, files: what iconik lists for the asset (all formats, all storages).
+
+    Returns:
+        one verdict per ACTIVE LucidLink file set of a requested format (none: nothing to do).
+    """
+    format_ids = _format_ids(formats, format_names)
+    files_by_set: dict[str, list[Json]] = defaultdict(list)
+    for file in files:
+        files_by_set[str(file.get("file_set_id"))].append(file)
+    checks = []
+    for file_set in file_sets:
+        name = format_ids.get(str(file_set.get("format_id")))
+        if name is None or not _on(file_set, ll_storage_id) or not _active(file_set):
+            continue
+        b2_sets = [
+            s
+            for s in file_sets
+            if _on(s, b2_storage_id)
+            and s.get("status") == "ACTIVE"  # explicitly: a B2 set of unknown status never counts
+            and s.get("format_id") == file_set["format_id"]
+        ]
+        checks.append(_check_file_set(name, file_set, b2_sets, files_by_set))
+    return AssetCheck(asset_id, tuple(checks))
+
+
+def _check_file_set(
+    format_name: str, ll_set: Json, b2_sets: list[Json], files_by_set: dict[str, list[Json]]
+) -> FileSetCheck:
+    """The verdict on one LucidLink file set against every ACTIVE B2 file set of its format."""
+    ll_id = str(ll_set["id"])
+    ll_files = files_by_set.get(ll_id, [])
+
+    def verdict(v: Verdict, reason: str = "") -> FileSetCheck:
+        return FileSetCheck(format_name, ll_id, v, f"{format_name}: {reason}" if reason else "")
+
+    if not _complete(ll_set, ll_files):
+        return verdict(Verdict.PENDING, "LucidLink file list is incomplete; checking again")
+    if not b2_sets:
+        return verdict(Verdict.COPY_NEEDED, "no copy on B2")
+    reasons: list[str] = []
+    best = Verdict.COPY_NEEDED
+    for b2_set in b2_sets:
+        b2_files = files_by_set.get(str(b2_set["id"]), [])
+        result, reason = _compare(ll_files, b2_set, b2_files)
+        if result is Verdict.VERIFIED:
+            return verdict(Verdict.VERIFIED)
+        reasons.append(reason)
+        best = _prefer(best, result)
+    return verdict(best, "; ".join(dict.fromkeys(reasons)))
+
+
+def _compare(ll_files: list[Json], b2_set: Json, b2_files: list[Json]) -> tuple[Verdict, str]:
+    """Compare one B2 file set with the LucidLink files."""
+    if not _complete(b2_set, b2_files):
+        return Verdict.PENDING, "B2 file list is incomplete"
+    if not b2_files:
+        return Verdict.COPY_NEEDED, "the B2 copy has no files"
+    statuses = {str(f.get("status")) for f in b2_files}
+    if statuses - IN_PROGRESS - {"CLOSED"}:
+        bad = ", ".join(sorted(statuses - IN_PROGRESS - {"CLOSED"}))
+        return Verdict.COPY_NEEDED, f"the B2 copy failed (files {bad})"
+    if statuses & IN_PROGRESS:
+        return Verdict.PENDING, "the B2 copy is still being written"
+    if len(b2_files) != len(ll_files):
+        return (
+            Verdict.MISMATCH,
+            f"the B2 copy has {len(b2_files)} files, LucidLink has {len(ll_files)}",
+        )
+    problem = _match_one_for_one(ll_files, b2_files)
+    if problem:
+        return Verdict.MISMATCH, problem
+    return Verdict.VERIFIED, ""
+
+
+def _match_one_for_one(ll_files: list[Json], b2_files: list[Json]) -> str:
+    """Pair every LucidLink file with a distinct B2 file of the same size and checksum.
+
+    Files are paired by name where names agree, then by size and checksum. A pairing that
+    succeeds proves the sets match; a failure can only keep a file on LucidLink.
+
+    Returns:
+        "" when every file pairs up, else the first difference in words.
+    """
+    unpaired = list(b2_files)
+    ordered = sorted(ll_files, key=lambda f: str(f.get("name") or ""))
+    for ll_file in ordered:
+        size = ll_file.get("size")
+        if not isinstance(size, int):
+            return f"LucidLink file {_name(ll_file)} has no size"
+        candidates = [b for b in unpaired if _same_content(ll_file, b)]
+        if not candidates:
+            return _difference(ll_file, unpaired)
+        named = [b for b in candidates if _name(b) == _name(ll_file)]
+        unpaired.remove((named or candidates)[0])
+    return ""
+
+
+def _same_content(ll_file: Json, b2_file: Json) -> bool:
+    if b2_file.get("size") != ll_file.get("size") or not isinstance(b2_file.get("size"), int):
+        return False
+    a, b = ll_file.get("checksum"), b2_file.get("checksum")
+    return not (a and b) or str(a).lower() == str(b).lower()
+
+
+def _difference(ll_file: Json, b2_files: list[Json]) -> str:
+    same_name = [b for b in b2_files if _name(b) == _name(ll_file)]
+    if same_name and same_name[0].get("size") != ll_file.get("size"):
+        return (
+            f"B2 file {_name(ll_file)} is {same_name[0].get('size')} bytes, "
+            f"LucidLink's is {ll_file.get('size')}"
+        )
+    if same_name:
+        return f"B2 file {_name(ll_file)} has a different checksum"
+    return f"no B2 file matches LucidLink file {_name(ll_file)} ({ll_file.get('size')} bytes)"
+
+
+def _prefer(a: Verdict, b: Verdict) -> Verdict:
+    """The most hopeful verdict: a copy being written beats one to request beats a mismatch."""
+    order = [Verdict.PENDING, Verdict.COPY_NEEDED, Verdict.MISMATCH]
+    return a if order.index(a) <= order.index(b) else b
+
+
+def _complete(file_set: Json, files: list[Json]) -> bool:
+    """False when iconik's file count for the set disagrees with the files listed."""
+    count = file_set.get("file_count")
+    return count is None or count == len(files)
+
+
+def _format_ids(formats: list[Json], names: tuple[str, ...]) -> dict[str, str]:
+    wanted = set(names)
+    return {
+        str(f["id"]): str(f["name"])
+        for f in formats
+        if f.get("name") in wanted and f.get("id") and f.get("status", "ACTIVE") != "DELETED"
+    }
+
+
+def _on(file_set: Json, storage_id: str) -> bool:
+    return str(file_set.get("storage_id", "")).lower() == storage_id.lower()
+
+
+def _active(file_set: Json) -> bool:
+    return file_set.get("status", "ACTIVE") == "ACTIVE"
+
+
+def _name(file: Json) -> str:
+    return str(file.get("name") or file.get("original_name") or file.get("id"))

@@ -1,0 +1,238 @@
+"""The HTTP contract (DESIGN §3): routing, checks, and mapping errors to statuses.
+
+Handler order: route (404/405) → shared secret (401) → size (413) → body (400) → storages
+(400) → create the iconik job → hand the work to the runner → answer 200 with the job id.
+Nothing that grows with the selection happens before the answer: expanding collections and
+checking assets are the background steps' work. Only ``main.py`` knows about Flask; this module
+takes and returns plain dataclasses.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from b2_iconik import jobs
+from b2_iconik.config import Settings
+from b2_iconik.errors import (
+    IconikError,
+    IconikHTTPError,
+    PayloadError,
+    SecretUnavailable,
+    is_transient,
+)
+from b2_iconik.iconik import IconikClient
+from b2_iconik.logs import log_context, redact, trace_from_headers
+from b2_iconik.payload import ActionOptions, CustomAction
+from b2_iconik.runners import Runner
+from b2_iconik.secret import SharedSecret
+from b2_iconik.steps import Step
+from b2_iconik.worker import Worker
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+SECRET_HEADER = "x-bz-secret"
+STORAGE_CACHE_SECONDS = 300.0
+_ROUTE = re.compile(r"(?:^|/)(add|remove)/?$")
+
+
+@dataclass(frozen=True)
+class Request:
+    """An incoming request, as the plugin needs it.
+
+    Attributes:
+        read: reads at most n bytes of the body (so a huge body is never read whole).
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    read: Callable[[int], bytes]
+    content_length: int | None = None
+
+
+@dataclass(frozen=True)
+class Response:
+    """What to answer: a status, a JSON body and headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> str:
+        return json.dumps(self.body)
+
+
+def error(status: int, text: str, **headers: str) -> Response:
+    """An error answer; ``error`` and ``message`` both carry the text, for any client."""
+    return Response(status, {"error": text, "message": text}, headers)
+
+
+class StorageCache:
+    """Storages iconik confirmed, remembered for a few minutes per instance.
+
+    Every click names the same two storages; asking iconik each time would add two calls to
+    every answer iconik is waiting for.
+    """
+
+    def __init__(
+        self, seconds: float = STORAGE_CACHE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._seconds, self._clock = seconds, clock
+        self._known: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def known(self, storage_id: str) -> bool:
+        with self._lock:
+            expiry = self._known.get(storage_id)
+            return expiry is not None and expiry > self._clock()
+
+    def remember(self, storage_id: str) -> None:
+        with self._lock:
+            self._known[storage_id] = self._clock() + self._seconds
+
+
+class Plugin:
+    """Answers iconik's custom-action requests and starts their work.
+
+    Args:
+        settings: the validated settings.
+        secret: the shared secret provider.
+        worker: builds iconik clients (per user token).
+        runner: where the background steps run.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        secret: SharedSecret,
+        worker: Worker,
+        runner: Runner,
+        storages: StorageCache | None = None,
+    ) -> None:
+        self.settings = settings
+        self.secret = secret
+        self.worker = worker
+        self.runner = runner
+        self.storages = storages or StorageCache()
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request; never raises."""
+        trace = trace_from_headers(request.headers)
+        with log_context(trace=trace):
+            try:
+                return self._handle(request, trace)
+            except PayloadError as bad:
+                log.info("refused a request: %s", bad)
+                return error(bad.status, str(bad))
+            except SecretUnavailable as problem:
+                log.error("cannot check requests: %s", problem)
+                return error(
+                    503, "the plugin cannot read its shared secret", **{"Retry-After": "60"}
+                )
+            except IconikError as problem:
+                log.error("iconik failed while accepting an action: %s", problem)
+                if is_transient(problem):
+                    return error(503, f"iconik is unavailable: {problem}", **{"Retry-After": "30"})
+                return error(502, f"iconik refused the action: {problem}")
+            except Exception:
+                log.exception("unexpected error while accepting an action")
+                return error(500, "internal error; see the plugin's logs")
+
+    def _handle(self, request: Request, trace: str | None) -> Response:
+        match = _ROUTE.search(request.path)
+        if not match:
+            return error(404, f"no such endpoint {request.path!r}: POST to …/add or …/remove")
+        operation = match.group(1)
+        if request.method.upper() != "POST":
+            return error(
+                405, f"{request.method} is not allowed on …/{operation}: use POST", Allow="POST"
+            )
+        if not self._authentic(request):
+            log.warning("refused a request with a missing or wrong %s header", SECRET_HEADER)
+            return error(
+                401,
+                "missing or wrong shared secret",
+                **{"WWW-Authenticate": f'SharedSecret header="{SECRET_HEADER}"'},
+            )
+        action = CustomAction.from_json(_read_json(request))
+        redact(action.auth_token)
+        options = ActionOptions.from_query(request.query, self.settings)
+        with self.worker.client(action.auth_token) as client:
+            self._check_storages(client, options)
+            job_id = jobs.create(client, operation, action, options)
+        step = Step(operation, job_id, options, action.auth_token, selection=action, trace=trace)
+        with log_context(job_id=job_id):
+            self.runner.start(step)
+            log.info(
+                "accepted %s of %s (formats %s%s)",
+                operation,
+                action.describe(),
+                ",".join(options.formats),
+                ", dry run" if options.dry_run else "",
+            )
+        return Response(
+            200,
+            {
+                "job_id": job_id,
+                "operation": operation,
+                "dry_run": options.dry_run,
+                "message": f"{jobs.title(operation, action.describe(), options.dry_run)}: started",
+            },
+        )
+
+    def _authentic(self, request: Request) -> bool:
+        """Compare the shared-secret header with the secret in constant time."""
+        given = next((v for k, v in request.headers.items() if k.lower() == SECRET_HEADER), None)
+        expected = self.secret.get()
+        return given is not None and hmac.compare_digest(given.encode(), expected)
+
+    def _check_storages(self, client: IconikClient, options: ActionOptions) -> None:
+        """Both storages must be known to iconik (remembered for a few minutes).
+
+        Raises:
+            PayloadError: a storage is unknown, or iconik refused the user's token.
+        """
+        for name, storage_id in (
+            ("b2_storage_id", options.b2_storage_id),
+            ("ll_storage_id", options.ll_storage_id),
+        ):
+            if self.storages.known(storage_id):
+                continue
+            try:
+                storage = client.get_storage(storage_id)
+            except IconikHTTPError as problem:
+                if is_transient(problem):
+                    raise
+                if problem.status in (401, 403):
+                    raise PayloadError("auth_token", f"iconik refused it: {problem}") from None
+                raise PayloadError(
+                    name, f"cannot look up storage {storage_id}: {problem}"
+                ) from None
+            if storage is None:
+                raise PayloadError(name, f"iconik has no storage {storage_id}")
+            self.storages.remember(storage_id)
+
+
+def _read_json(request: Request) -> Any:
+    """The body as JSON, refusing more than 1 MiB before reading it whole."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise PayloadError("body", f"is larger than {MAX_BODY} bytes", status=413)
+    raw = request.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise PayloadError("body", f"is larger than {MAX_BODY} bytes", status=413)
+    if not raw.strip():
+        raise PayloadError("body", "is empty: expected iconik's custom-action JSON")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise PayloadError("body", "is not valid JSON") from None
