@@ -1,0 +1,38 @@
+"""Shared fixtures: every test starts from the same environment and logging set-up."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from b2_iconik import iconik
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """Put os.environ back as it was: settings are read from it."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Put the root logger's handlers and level back: setup_logging changes them."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limiters() -> Iterator[None]:
+    """Each test gets its own instance-wide limiters, so tests never wait on each other."""
+    iconik._limiters.clear()
+    yield
+    iconik._limiters.clear()
