@@ -103,6 +103,11 @@ def normalize_endpoint(endpoint: str) -> str:
         raise UsageError(f"ENDPOINT must be the function's http(s) URL, not {endpoint!r}")
     if parts.query or parts.fragment:
         raise UsageError(f"ENDPOINT must not have a query or fragment: {endpoint!r}")
+    if parts.path.rstrip("/").rsplit("/", 1)[-1] in OPERATIONS:
+        raise UsageError(
+            f"ENDPOINT is the function's URL without /add or /remove (the tool adds them): "
+            f"{endpoint!r}"
+        )
     return endpoint.rstrip("/")
 
 

@@ -74,7 +74,13 @@ def test_titles(operation: str, formats: list[str], title: str) -> None:
 
 def test_endpoint_is_normalized_and_checked() -> None:
     assert ca.normalize_endpoint(ENDPOINT + "/") == ENDPOINT
-    for bad in ("ftp://x/y", "not a url", f"{ENDPOINT}?a=b"):
+    for bad in (
+        "ftp://x/y",
+        "not a url",
+        f"{ENDPOINT}?a=b",
+        f"{ENDPOINT}/add",
+        f"{ENDPOINT}/remove/",
+    ):
         with pytest.raises(ca.UsageError):
             ca.normalize_endpoint(bad)
 
