@@ -1,0 +1,120 @@
+"""The admin API under ``/_sandbox/``, for driving a sandbox from another process (``make demo``,
+a shell, a benchmark). No authentication, so it answers loopback clients only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from b2_iconik.sandbox.app import ctx, error
+from b2_iconik.sandbox.seed import Catalogue, seed
+
+bp = Blueprint("admin", __name__, url_prefix="/_sandbox")
+
+
+@bp.get("/state")
+def state() -> Any:
+    """Everything in the catalogue."""
+    return jsonify(ctx().state.snapshot())
+
+
+@bp.get("/requests")
+def requests_log() -> Any:
+    """Every recorded request (``?path_regex=`` and ``?method=`` filter them)."""
+    log = ctx().requests
+    method, regex = request.args.get("method"), request.args.get("path_regex")
+    items = [r.to_dict() for r in log.filter(method, regex)]
+    return jsonify({"objects": items, "total": len(items), "max_rate_1s": log.max_rate()})
+
+
+@bp.delete("/requests")
+def clear_requests() -> Any:
+    """Forget the recorded requests (and spec violations)."""
+    c = ctx()
+    c.requests.clear()
+    with c.lock:
+        c.spec_violations.clear()
+    return "", 204
+
+
+@bp.get("/faults")
+def get_faults() -> Any:
+    """The faults in effect."""
+    return jsonify(ctx().faults.describe())
+
+
+@bp.post("/faults")
+def set_faults() -> Any:
+    """Set faults from a JSON object (``{"clear": true}`` first turns everything off)."""
+    data = request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        return error(400, "body: give a JSON object of faults")
+    faults = ctx().faults
+    if data.pop("clear", False):
+        faults.clear()
+    try:
+        faults.configure(**data)
+    except (TypeError, ValueError) as exc:
+        return error(400, str(exc))
+    return jsonify(faults.describe())
+
+
+@bp.post("/seed")
+def seed_catalogue() -> Any:
+    """Seed a catalogue from a JSON ``Catalogue`` spec; answers the ids (``SeedResult``)."""
+    data = request.get_json(force=True, silent=True)
+    try:
+        catalogue = Catalogue.from_dict(data if isinstance(data, dict) else {})
+        result = seed(ctx().state, catalogue)
+    except (TypeError, ValueError) as exc:
+        return error(400, str(exc))
+    return jsonify(result.to_dict()), 201
+
+
+@bp.post("/reset")
+def reset() -> Any:
+    """Empty the catalogue, the records and the faults (credentials stay)."""
+    c = ctx()
+    c.state.reset()
+    c.faults.clear()
+    c.requests.clear()
+    with c.lock:
+        c.spec_violations.clear()
+    return "", 204
+
+
+@bp.get("/spec_violations")
+def spec_violations() -> Any:
+    """Request bodies that did not match iconik's spec."""
+    c = ctx()
+    with c.lock:
+        return jsonify({"objects": list(c.spec_violations)})
+
+
+@bp.post("/tokens")
+def add_token() -> Any:
+    """Register another ``{"app_id": ..., "token": ...}`` pair."""
+    data = request.get_json(force=True, silent=True) or {}
+    if not data.get("app_id") or not data.get("token"):
+        return error(400, "give app_id and token")
+    c = ctx()
+    with c.lock:
+        c.tokens.setdefault(data["app_id"], set()).add(data["token"])
+    return "", 204
+
+
+@bp.post("/complete_open_copies")
+def complete_open_copies() -> Any:
+    """Let copies held OPEN by the ``copy_stays_open`` fault finish."""
+    return jsonify({"completed": ctx().state.complete_open_copies()})
+
+
+@bp.post("/custom_actions/<action_id>/failing")
+def mark_failing(action_id: str) -> Any:
+    """Mark a custom action FAILING with ``{"error": ...}`` as ``last_error``."""
+    data = request.get_json(force=True, silent=True) or {}
+    c = ctx()
+    if action_id not in c.state.custom_actions:
+        return error(404, "Custom action does not exist")
+    return jsonify(c.state.mark_action_failing(action_id, data.get("error", "Request failed")))

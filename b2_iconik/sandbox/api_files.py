@@ -1,0 +1,156 @@
+"""The Files service routes (``/API/files/v1``): storages, copies, formats, file sets, files."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from b2_iconik.sandbox.app import api_route, body, ctx
+from b2_iconik.sandbox.errors import NotFound
+from b2_iconik.sandbox.paging import by_cursor, by_page
+from b2_iconik.sandbox.views import file_set_view, file_view, flag
+
+bp = Blueprint("files", __name__)
+S = "files"
+
+
+@api_route(bp, S, "/v1/storages/", ["GET"])
+def list_storages() -> Any:
+    c = ctx()
+    filters = {k: request.args.get(k) for k in ("id", "name", "method", "purpose", "status")}
+    ids = set(request.args["ids"].split(",")) if request.args.get("ids") else None
+    with c.state.lock:
+        items = [
+            copy.deepcopy(s)
+            for s in c.state.storages.values()
+            if all(v is None or s[k] == v for k, v in filters.items())
+            and (ids is None or s["id"] in ids)
+        ]
+    return jsonify(by_page(items, c.per_page_cap))
+
+
+@api_route(bp, S, "/v1/storages/{storage_id}/", ["GET"])
+def get_storage(storage_id: str) -> Any:
+    c = ctx()
+    with c.state.lock:
+        return jsonify(copy.deepcopy(c.state.storage(storage_id)))
+
+
+@api_route(bp, S, "/v1/storages/{storage_id}/bulk/", ["POST"])
+def bulk_copy(storage_id: str) -> Any:
+    job = ctx().copies.start_bulk(storage_id, body())
+    return jsonify(
+        {"job_id": job["id"], "success": f"Queued copying of file sets to storage {storage_id}"}
+    ), 202
+
+
+@api_route(bp, S, "/v1/file_sets/{file_set_id}/storages/{storage_id}/", ["POST"])
+def copy_file_set(file_set_id: str, storage_id: str) -> Any:
+    job = ctx().copies.start_file_set(file_set_id, storage_id, body())
+    return jsonify(
+        {"job_id": job["id"], "success": f"Queued copying of file set to storage {storage_id}"}
+    ), 202
+
+
+@api_route(bp, S, "/v1/assets/{asset_id}/formats/", ["GET"])
+def list_formats(asset_id: str) -> Any:
+    c = ctx()
+    with c.state.lock:
+        c.state.asset(asset_id)
+        items = c.state.formats_of(asset_id)
+        missing = "Formats for this asset don't exist" if c.empty_lists_404 else None
+        return jsonify(by_cursor(items, c.per_page_cap, copy.deepcopy, missing))
+
+
+@api_route(bp, S, "/v1/assets/{asset_id}/formats/{format_id}/", ["GET"])
+def get_format(asset_id: str, format_id: str) -> Any:
+    c = ctx()
+    with c.state.lock:
+        fmt = c.state.format_named(asset_id, format_id)
+        if fmt is None:
+            raise NotFound("Format for this asset doesn't exist")
+        return jsonify(copy.deepcopy(fmt))
+
+
+@api_route(bp, S, "/v1/assets/{asset_id}/file_sets/", ["GET"])
+def list_file_sets(asset_id: str) -> Any:
+    c = ctx()
+    count = flag(request.args.get("file_count"))
+    with c.state.lock:
+        c.state.asset(asset_id)
+        items = c.state.file_sets_of(asset_id)
+        missing = "FileSets for this asset don't exist" if c.empty_lists_404 else None
+        return jsonify(
+            by_cursor(items, c.per_page_cap, lambda fs: file_set_view(c.state, fs, count), missing)
+        )
+
+
+@api_route(
+    bp, S, "/v1/assets/{asset_id}/formats/{format_id}/storages/{storage_id}/file_sets/", ["GET"]
+)
+def list_format_file_sets(asset_id: str, format_id: str, storage_id: str) -> Any:
+    c = ctx()
+    with c.state.lock:
+        c.state.asset(asset_id)
+        fmt = c.state.format_named(asset_id, format_id)
+        items = (
+            []
+            if fmt is None
+            else [
+                fs
+                for fs in c.state.file_sets_of(asset_id, storage_id)
+                if fs["format_id"] == fmt["id"]
+            ]
+        )
+        missing = "FileSets for this asset don't exist" if c.empty_lists_404 else None
+        return jsonify(
+            by_cursor(items, c.per_page_cap, lambda fs: file_set_view(c.state, fs), missing)
+        )
+
+
+@api_route(bp, S, "/v1/assets/{asset_id}/file_sets/{file_set_id}/", ["GET"])
+def get_file_set(asset_id: str, file_set_id: str) -> Any:
+    c = ctx()
+    with c.state.lock:
+        return jsonify(file_set_view(c.state, c.state.file_set(asset_id, file_set_id), True))
+
+
+@api_route(bp, S, "/v1/assets/{asset_id}/file_sets/{file_set_id}/", ["DELETE"])
+def delete_file_set(asset_id: str, file_set_id: str) -> Any:
+    c = ctx()
+    with c.state.lock:
+        fs = c.state.delete_file_set(asset_id, file_set_id, flag(request.args.get("immediately")))
+        if fs is None:
+            return "", 204
+        return jsonify(file_set_view(c.state, fs))
+
+
+@api_route(bp, S, "/v1/assets/{asset_id}/file_sets/{file_set_id}/purge/", ["DELETE"])
+def purge_file_set(asset_id: str, file_set_id: str) -> Any:
+    ctx().state.purge_file_set(asset_id, file_set_id)
+    return "", 204
+
+
+@api_route(bp, S, "/v1/assets/{asset_id}/files/", ["GET"])
+def list_asset_files(asset_id: str) -> Any:
+    c = ctx()
+    signed = flag(request.args.get("generate_signed_url"), default=False)
+    with c.state.lock:
+        c.state.asset(asset_id)
+        items = c.state.files_of(asset_id=asset_id)
+        missing = "Files for this asset don't exist" if c.empty_lists_404 else None
+        return jsonify(
+            by_cursor(items, c.per_page_cap, lambda f: file_view(c.state, f, signed), missing)
+        )
+
+
+@api_route(bp, S, "/v1/assets/{asset_id}/file_sets/{file_set_id}/files/", ["GET"])
+def list_file_set_files(asset_id: str, file_set_id: str) -> Any:
+    c = ctx()
+    signed = flag(request.args.get("generate_signed_url"), default=True)
+    with c.state.lock:
+        c.state.file_set(asset_id, file_set_id)
+        items = c.state.files_of(file_set_id=file_set_id)
+        return jsonify(by_cursor(items, c.per_page_cap, lambda f: file_view(c.state, f, signed)))
