@@ -30,6 +30,11 @@ class Verdict(Enum):
     MISMATCH = "mismatch"  # a finished B2 copy differs: never delete, do not wait
 
 
+#: Unverified verdicts, most hopeful first: a copy being written beats one to request, which
+#: beats a finished copy that differs (when several B2 file sets of a format disagree).
+_HOPE = (Verdict.PENDING, Verdict.COPY_NEEDED, Verdict.MISMATCH)
+
+
 @dataclass(frozen=True)
 class FileSetCheck:
     """The verdict on one LucidLink file set, with the reason in words."""
@@ -111,15 +116,12 @@ def _check_file_set(
         return verdict(Verdict.PENDING, "LucidLink file list is incomplete; checking again")
     if not b2_sets:
         return verdict(Verdict.COPY_NEEDED, "no copy on B2")
-    reasons: list[str] = []
-    best = Verdict.COPY_NEEDED
-    for b2_set in b2_sets:
-        b2_files = files_by_set.get(str(b2_set["id"]), [])
-        result, reason = _compare(ll_files, b2_set, b2_files)
-        if result is Verdict.VERIFIED:
-            return verdict(Verdict.VERIFIED)
-        reasons.append(reason)
-        best = _prefer(best, result)
+    results = [_compare(ll_files, b2_set, files_by_set.get(str(b2_set["id"]), []))
+               for b2_set in b2_sets]
+    if any(result is Verdict.VERIFIED for result, _ in results):
+        return verdict(Verdict.VERIFIED)
+    best = min((result for result, _ in results), key=_HOPE.index)
+    reasons = [reason for result, reason in results if result is best]
     return verdict(best, "; ".join(dict.fromkeys(reasons)))
 
 
@@ -186,12 +188,6 @@ def _difference(ll_file: Json, b2_files: list[Json]) -> str:
     if same_name:
         return f"B2 file {_name(ll_file)} has a different checksum"
     return f"no B2 file matches LucidLink file {_name(ll_file)} ({ll_file.get('size')} bytes)"
-
-
-def _prefer(a: Verdict, b: Verdict) -> Verdict:
-    """The most hopeful verdict: a copy being written beats one to request beats a mismatch."""
-    order = [Verdict.PENDING, Verdict.COPY_NEEDED, Verdict.MISMATCH]
-    return a if order.index(a) <= order.index(b) else b
 
 
 def _complete(file_set: Json, files: list[Json]) -> bool:

@@ -1,0 +1,296 @@
+"""The HTTP contract (DESIGN §3) through functions-framework's own Flask app, iconik mocked."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import responses
+from functions_framework import create_app
+
+ICONIK = "https://iconik.test"
+SECRET = "s3cret-value-for-tests"
+TOKEN = "user-token-abcdef"
+B2 = "b2000000-0000-4000-8000-000000000000"
+LL = "11000000-0000-4000-8000-000000000000"
+ASSET = "a0000000-0000-4000-8000-000000000001"
+COLLECTION = "c0000000-0000-4000-8000-000000000001"
+JOB = "j0000000-0000-4000-8000-000000000001"
+QUERY = f"?b2_storage_id={B2}&ll_storage_id={LL}"
+
+
+class RecordingRunner:
+    """Stands in for the background pool: records the steps the handler starts."""
+
+    def __init__(self) -> None:
+        self.started: list = []
+
+    def start(self, step) -> None:
+        self.started.append(step)
+
+    def run(self, step) -> None:
+        self.started.append(step)
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    """Build the function once (each create_app re-imports main.py) with the env set."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ICONIK_ID", "app-id-for-tests")
+    mp.setenv("ICONIK_URL", ICONIK)
+    mp.setenv("BZ_SHARED_SECRET", SECRET)
+    for name in ("B2_STORAGE_ID", "LL_STORAGE_ID", "FORMAT_NAMES", "FORMAT_NAME", "TASKS_QUEUE"):
+        mp.delenv(name, raising=False)
+    app = create_app("iconik_handler", "main.py")
+    yield app, sys.modules["main"]
+    mp.undo()
+
+
+@pytest.fixture
+def client(app_module):
+    app, main = app_module
+    main.plugin.runner = RecordingRunner()
+    main.plugin.storages._known.clear()
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app_module):
+    return app_module[1].plugin.runner
+
+
+@pytest.fixture
+def iconik():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        for storage in (B2, LL):
+            mock.get(f"{ICONIK}/API/files/v1/storages/{storage}/",
+                     json={"id": storage, "name": "s", "method": "B2", "purpose": "FILES"})
+        mock.post(f"{ICONIK}/API/jobs/v1/jobs/", json={"id": JOB, "status": "STARTED"},
+                  status=201)
+        yield mock
+
+
+def body(**changes):
+    payload = {"context": "ASSET", "asset_ids": [ASSET], "collection_ids": [],
+               "saved_search_ids": [], "auth_token": TOKEN, "user_id": ASSET}
+    payload.update(changes)
+    return payload
+
+
+def post(client, path="/remove" + QUERY, payload=None, secret=SECRET, **kwargs):
+    headers = {"x-bz-secret": secret} if secret is not None else {}
+    if "data" not in kwargs:
+        kwargs["json"] = body() if payload is None else payload
+    return client.post(path, headers=headers, **kwargs)
+
+
+def iconik_paths(mock) -> list[str]:
+    return [f"{c.request.method} {c.request.path_url.split('?')[0]}" for c in mock.calls]
+
+
+def test_accepted_action_answers_with_the_job_id(client, iconik, runner):
+    answer = post(client)
+    assert answer.status_code == 200
+    assert answer.get_json()["job_id"] == JOB
+    assert answer.get_json()["operation"] == "remove"
+    (step,) = runner.started
+    assert (step.operation, step.job_id, step.selection.asset_ids) == ("remove", JOB, (ASSET,))
+    assert step.options.formats == ("ORIGINAL",)
+
+
+def test_job_is_created_before_the_answer_with_a_clear_title(client, iconik):
+    post(client, payload=body(context="BULK", asset_ids=[ASSET], collection_ids=[COLLECTION]))
+    job = json.loads(iconik.calls[-1].request.body)
+    assert job["title"] == "Remove 1 asset and 1 collection from LucidLink"
+    assert job["status"] == "STARTED" and job["type"] == "CUSTOM"
+
+
+def test_calls_to_iconik_use_app_id_and_the_users_token(client, iconik):
+    post(client)
+    for call in iconik.calls:
+        assert call.request.headers["App-ID"] == "app-id-for-tests"
+        assert call.request.headers["Auth-Token"] == TOKEN
+
+
+def test_no_work_that_grows_with_the_selection_before_the_answer(client, iconik):
+    many = [f"a0000000-0000-4000-8000-{i:012d}" for i in range(300)]
+    post(client, payload=body(context="BULK", asset_ids=many, collection_ids=[COLLECTION]))
+    assert iconik_paths(iconik) == [
+        f"GET /API/files/v1/storages/{B2}/", f"GET /API/files/v1/storages/{LL}/",
+        "POST /API/jobs/v1/jobs/",
+    ]
+
+
+@pytest.mark.parametrize("prefix", ["", "/iconik_handler", "/a/b"])
+@pytest.mark.parametrize("operation", ["add", "remove"])
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_routing_on_the_path_suffix(client, iconik, runner, prefix, operation, slash):
+    answer = post(client, path=f"{prefix}/{operation}{slash}{QUERY}")
+    assert answer.status_code == 200
+    assert runner.started[-1].operation == operation
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete", "patch"])
+def test_other_methods_get_405_with_a_message(client, iconik, method):
+    answer = getattr(client, method)("/add" + QUERY, headers={"x-bz-secret": SECRET})
+    assert answer.status_code == 405
+    assert answer.get_json()["message"]
+    assert answer.headers["Allow"] == "POST"
+    assert not iconik.calls
+
+
+@pytest.mark.parametrize("path", ["/", "/copy", "/addx", "/add/more", "/readd"])
+def test_other_paths_get_404_json(client, iconik, path):
+    answer = post(client, path=path)
+    assert answer.status_code == 404
+    assert answer.is_json
+    assert not iconik.calls
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong", SECRET + "x", SECRET[:-1]])
+def test_missing_or_wrong_secret_gets_401(client, iconik, runner, secret):
+    answer = post(client, secret=secret)
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"]
+    assert answer.is_json
+    assert not iconik.calls and not runner.started
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (body(context="ASSET_SUBCLIP"), "context"),
+        (body(context=None), "context"),
+        (body(asset_ids=["not-a-uuid"]), "asset_ids"),
+        (body(collection_ids=[42]), "collection_ids"),
+        (body(asset_ids="a0000000-0000-4000-8000-000000000001"), "asset_ids"),
+        (body(asset_ids=[], collection_ids=[], saved_search_ids=[]), "asset_ids"),
+        (body(auth_token=None), "auth_token"),
+        (body(auth_token=" "), "auth_token"),
+        ([1, 2], "body"),
+    ],
+)
+def test_bad_payload_gets_400_naming_the_field_and_changes_nothing(
+    client, iconik, runner, payload, field
+):
+    answer = post(client, payload=payload)
+    assert answer.status_code == 400
+    assert field in answer.get_json()["error"]
+    assert not iconik.calls and not runner.started
+
+
+@pytest.mark.parametrize("data", [b"", b"{not json", b"\xff\xfe"])
+def test_body_that_is_not_json_gets_400(client, iconik, data):
+    answer = post(client, data=data, content_type="application/json")
+    assert answer.status_code == 400
+    assert "body" in answer.get_json()["error"]
+
+
+def test_body_over_one_mebibyte_gets_413(client, iconik, runner):
+    big = json.dumps(body(padding="x" * (1024 * 1024)))
+    answer = post(client, data=big, content_type="application/json")
+    assert answer.status_code == 413
+    assert "body" in answer.get_json()["error"]
+    assert not runner.started
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        (f"?ll_storage_id={LL}", "b2_storage_id"),
+        (f"?b2_storage_id={B2}", "ll_storage_id"),
+        (f"?b2_storage_id={B2}&ll_storage_id={B2}", "ll_storage_id"),
+        (f"?b2_storage_id=nope&ll_storage_id={LL}", "b2_storage_id"),
+        (QUERY + "&formats=,", "formats"),
+        (QUERY + "&dry_run=maybe", "dry_run"),
+    ],
+)
+def test_bad_storages_or_options_get_400_naming_them(client, iconik, runner, query, field):
+    answer = post(client, path="/remove" + query)
+    assert answer.status_code == 400
+    assert field in answer.get_json()["error"]
+    assert not runner.started
+
+
+def test_storage_unknown_to_iconik_gets_400_naming_it(client, iconik, runner):
+    unknown = "5e000000-0000-4000-8000-000000000000"
+    iconik.get(f"{ICONIK}/API/files/v1/storages/{unknown}/", status=404,
+               json={"errors": ["Storage not found"]})
+    answer = post(client, path=f"/add?b2_storage_id={unknown}&ll_storage_id={LL}")
+    assert answer.status_code == 400
+    assert "b2_storage_id" in answer.get_json()["error"]
+    assert unknown in answer.get_json()["error"]
+    assert not runner.started
+    assert "POST /API/jobs/v1/jobs/" not in iconik_paths(iconik)
+
+
+def test_storage_lookups_are_cached(client, iconik):
+    post(client)
+    post(client)
+    storage_calls = [p for p in iconik_paths(iconik) if "/storages/" in p]
+    assert len(storage_calls) == 2
+
+
+def test_formats_and_dry_run_are_honoured(client, iconik, runner):
+    post(client, path="/remove" + QUERY + "&formats=ORIGINAL,PPRO_PROXY&dry_run=true")
+    step = runner.started[-1]
+    assert step.options.formats == ("ORIGINAL", "PPRO_PROXY")
+    assert step.options.dry_run is True
+    job = json.loads(iconik.calls[-1].request.body)
+    assert job["title"].startswith("Dry run:")
+
+
+def test_storages_default_to_the_environment(app_module, iconik):
+    app, main = app_module
+    from dataclasses import replace
+
+    saved = main.plugin.settings
+    main.plugin.settings = replace(saved, b2_storage_id=B2, ll_storage_id=LL)
+    main.plugin.runner = RecordingRunner()
+    try:
+        answer = post(app.test_client(), path="/add")
+    finally:
+        main.plugin.settings = saved
+    assert answer.status_code == 200
+    assert main.plugin.runner.started[-1].options.b2_storage_id == B2
+
+
+def test_token_refused_by_iconik_gets_400_naming_auth_token(client, iconik, runner):
+    iconik.replace(responses.GET, f"{ICONIK}/API/files/v1/storages/{B2}/", status=401,
+                   json={"errors": ["Token is invalid"]})
+    answer = post(client)
+    assert answer.status_code == 400
+    assert "auth_token" in answer.get_json()["error"]
+    assert not runner.started
+
+
+def test_iconik_down_while_accepting_gets_503(client, iconik, runner, app_module):
+    from b2_iconik.iconik import IconikClient, retry_policy
+
+    main = app_module[1]
+    main.plugin.worker._client_factory = lambda token: IconikClient(
+        ICONIK, "app-id-for-tests", token, retry=retry_policy(total=1, backoff_factor=0.01),
+        copy_retry=retry_policy(total=1, backoff_factor=0.01, post=True),
+    )
+    iconik.replace(responses.POST, f"{ICONIK}/API/jobs/v1/jobs/", status=503,
+                   json={"errors": ["down"]})
+    try:
+        answer = post(client)
+    finally:
+        main.plugin.worker._client_factory = main.plugin.worker._default_client
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"]
+    assert not runner.started
+
+
+def test_secret_and_token_never_logged(client, iconik, capsys):
+    from b2_iconik.logs import setup_logging
+
+    setup_logging(stream=sys.stdout)
+    post(client)
+    post(client, secret="wrong")
+    post(client, payload=body(context="NOPE"))
+    out = capsys.readouterr().out
+    assert "accepted remove" in out
+    assert SECRET not in out and TOKEN not in out
