@@ -7,9 +7,12 @@ storage endpoints, with the environment set through monkeypatch and the output c
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,13 +20,11 @@ import responses
 
 from b2_iconik import custom_actions as ca
 
-ICONIK = "http://127.0.0.1:8931"
 APP_ID = "11111111-1111-1111-1111-111111111111"
 TOKEN = "operator-token-0123456789"
 SECRET = "s3cr3t-shared-value-abcdef"
 B2 = "22222222-2222-2222-2222-222222222222"
 LL = "33333333-3333-3333-3333-333333333333"
-OTHER_STORAGE = "44444444-4444-4444-4444-444444444444"
 ENDPOINT = "https://europe-west1-proj.cloudfunctions.net/iconik_handler"
 OTHER_ENDPOINT = "https://us-central1-other.cloudfunctions.net/iconik_handler"
 
@@ -160,32 +161,93 @@ def test_display_url_masks_secret_like_query_values() -> None:
     assert f"b2_storage_id={B2}" in shown and "formats=A,B" in shown
 
 
-# -- a fake iconik (custom actions and storages) --------------------------------------------------
+# -- iconik for the CLI: the sandbox, and an in-memory fake ---------------------------------------
 
 
-class FakeIconik:
+class Backend:
+    """What the CLI tests need of an iconik: credentials, three storages, custom actions."""
+
+    url: str
+    app_id: str
+    token: str
+    b2: str
+    ll: str
+    other: str
+
+    @property
+    def actions(self) -> dict[str, dict[str, Any]]:
+        """The custom actions by id (live)."""
+        raise NotImplementedError
+
+    def add(self, context: str, url: str, title: str = "x") -> str:
+        """Create an action as another tool would; returns its id."""
+        raise NotImplementedError
+
+    def fail(self, action_id: str, error: str) -> None:
+        """Mark an action FAILING with a last error, as iconik does after failed calls."""
+        raise NotImplementedError
+
+    def writes(self) -> int:
+        """How many changing requests (not GET) the CLI sent so far."""
+        raise NotImplementedError
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return json.loads(json.dumps(self.actions))
+
+
+class SandboxBackend(Backend):
+    """The project's local iconik (b2_iconik.sandbox), over a real socket on 127.0.0.1."""
+
+    def __init__(self, sandbox: Any) -> None:
+        self.sb = sandbox
+        self.url, self.app_id, self.token = sandbox.url, sandbox.app_id, sandbox.token
+        state = sandbox.state
+        self.b2 = state.add_storage("B2 masters", "B2")["id"]
+        self.ll = state.add_storage("LucidLink", "FILE")["id"]
+        self.other = state.add_storage("Other", "FILE")["id"]
+
+    @property
+    def actions(self) -> dict[str, dict[str, Any]]:
+        return self.sb.state.custom_actions
+
+    def add(self, context: str, url: str, title: str = "x") -> str:
+        body = {"type": "POST", "context": context, "title": title, "url": url}
+        return str(self.sb.state.create_custom_action(context, body)["id"])
+
+    def fail(self, action_id: str, error: str) -> None:
+        self.sb.state.mark_action_failing(action_id, error)
+
+    def writes(self) -> int:
+        return sum(1 for r in self.sb.requests if r.method != "GET")
+
+
+class FakeBackend(Backend):
     """iconik's custom-action CRUD and storage reads, in memory, answering through `responses`."""
 
     def __init__(self, mock: responses.RequestsMock) -> None:
-        self.actions: dict[str, dict[str, Any]] = {}
+        self.url, self.app_id, self.token = "http://127.0.0.1:8931", APP_ID, TOKEN
+        self.b2, self.ll, self.other = (str(uuid.uuid4()) for _ in range(3))
         self.storages = {
-            B2: {"id": B2, "name": "B2 masters", "method": "B2"},
-            LL: {"id": LL, "name": "LucidLink", "method": "FILE"},
-            OTHER_STORAGE: {"id": OTHER_STORAGE, "name": "Other", "method": "S3"},
+            self.b2: {"id": self.b2, "name": "B2 masters", "method": "B2"},
+            self.ll: {"id": self.ll, "name": "LucidLink", "method": "FILE"},
+            self.other: {"id": self.other, "name": "Other", "method": "FILE"},
         }
-        self.token_ok = True
-        self.writes: list[tuple[str, str]] = []
-        prefix = re.escape(ICONIK)
+        self._actions: dict[str, dict[str, Any]] = {}
+        self._writes = 0
+        prefix = re.escape(self.url)
         actions = re.compile(prefix + r"/API/assets/v1/custom_actions/.*")
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-            mock.add_callback(method, actions, callback=self._actions)
-        mock.add_callback(
-            "GET", re.compile(prefix + r"/API/files/v1/storages/.*"), callback=self._storages
-        )
+            mock.add_callback(method, actions, callback=self._on_actions)
+        storages = re.compile(prefix + r"/API/files/v1/storages/.*")
+        mock.add_callback("GET", storages, callback=self._on_storages)
 
-    def add(self, context: str, url: str, title: str = "x", **extra: Any) -> str:
+    @property
+    def actions(self) -> dict[str, dict[str, Any]]:
+        return self._actions
+
+    def add(self, context: str, url: str, title: str = "x") -> str:
         action_id = str(uuid.uuid4())
-        self.actions[action_id] = {
+        self._actions[action_id] = {
             "id": action_id,
             "context": context,
             "title": title,
@@ -193,52 +255,53 @@ class FakeIconik:
             "type": "POST",
             "headers": {},
             "status": "HEALTHY",
-            **extra,
         }
         return action_id
 
-    def snapshot(self) -> dict[str, dict[str, Any]]:
-        return json.loads(json.dumps(self.actions))
+    def fail(self, action_id: str, error: str) -> None:
+        self._actions[action_id].update(status="FAILING", last_error=error)
 
-    def _auth(self, request: Any) -> tuple[int, dict[str, str], str] | None:
-        if not self.token_ok or request.headers.get("Auth-Token") != TOKEN:
+    def writes(self) -> int:
+        return self._writes
+
+    def _refused(self, request: Any) -> bool:
+        return (request.headers.get("App-ID"), request.headers.get("Auth-Token")) != (
+            self.app_id,
+            self.token,
+        )
+
+    def _on_storages(self, request: Any) -> tuple[int, dict[str, str], str]:
+        if self._refused(request):
             return 401, {}, json.dumps({"errors": ["Token is invalid"]})
-        return None
-
-    def _storages(self, request: Any) -> tuple[int, dict[str, str], str]:
-        refused = self._auth(request)
-        if refused:
-            return refused
         storage_id = request.path_url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
         storage = self.storages.get(storage_id)
         if storage is None:
-            return 404, {}, json.dumps({"errors": ["Storage not found"]})
+            return 404, {}, json.dumps({"errors": ["Storage doesn't exist"]})
         return 200, {}, json.dumps(storage)
 
-    def _actions(self, request: Any) -> tuple[int, dict[str, str], str]:
-        refused = self._auth(request)
-        if refused:
-            return refused
+    def _on_actions(self, request: Any) -> tuple[int, dict[str, str], str]:
+        if self._refused(request):
+            return 401, {}, json.dumps({"errors": ["Token is invalid"]})
         parts = request.path_url.split("?")[0].strip("/").split("/")[4:]
+        if request.method != "GET":
+            self._writes += 1
         if request.method == "GET" and not parts:
-            return 200, {}, json.dumps({"objects": list(self.actions.values())})
+            return 200, {}, json.dumps({"objects": list(self._actions.values())})
         if request.method == "POST" and len(parts) == 1:
             body = json.loads(request.body)
             assert body["context"] == parts[0]
             action_id = str(uuid.uuid4())
-            self.actions[action_id] = {**body, "id": action_id, "status": "HEALTHY"}
-            self.writes.append(("POST", action_id))
-            return 201, {}, json.dumps(self.actions[action_id])
-        if len(parts) == 2 and parts[1] in self.actions:
+            self._actions[action_id] = {**body, "id": action_id, "status": "HEALTHY"}
+            return 201, {}, json.dumps(self._actions[action_id])
+        if len(parts) == 2 and parts[1] in self._actions:
             context, action_id = parts
-            assert self.actions[action_id]["context"] == context
-            self.writes.append((request.method, action_id))
+            assert self._actions[action_id]["context"] == context
             if request.method == "DELETE":
-                del self.actions[action_id]
+                del self._actions[action_id]
                 return 204, {}, ""
             if request.method in ("PUT", "PATCH"):
-                self.actions[action_id].update(json.loads(request.body))
-                return 200, {}, json.dumps(self.actions[action_id])
+                self._actions[action_id].update(json.loads(request.body))
+                return 200, {}, json.dumps(self._actions[action_id])
         return 404, {}, json.dumps({"errors": ["not found"]})
 
 
@@ -246,17 +309,10 @@ class FakeIconik:
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyPatch:
     """The operator's environment, with no .env file around and fast retries."""
     monkeypatch.chdir(tmp_path)
-    for name in (
-        "FORMAT_NAMES",
-        "FORMAT_NAME",
-        "B2_STORAGE_ID",
-        "LL_STORAGE_ID",
-        "TASKS_QUEUE",
-        "TASKS_URL",
-    ):
+    for name in ("FORMAT_NAMES", "FORMAT_NAME", "B2_STORAGE_ID", "LL_STORAGE_ID"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ICONIK_MAX_RPS", "1000")  # the limiter is shared by every test
-    monkeypatch.setenv("ICONIK_URL", ICONIK)
+    monkeypatch.delenv("TASKS_QUEUE", raising=False)
+    monkeypatch.delenv("TASKS_URL", raising=False)
     monkeypatch.setenv("ICONIK_ID", APP_ID)
     monkeypatch.setenv("ICONIK_TOKEN", TOKEN)
     monkeypatch.setenv("BZ_SHARED_SECRET", SECRET)
@@ -265,10 +321,28 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-@pytest.fixture
-def iconik(env: pytest.MonkeyPatch) -> Any:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeIconik(mock)
+@pytest.fixture(params=["sandbox", "fake"])
+def iconik(request: pytest.FixtureRequest, env: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """An iconik the CLI is pointed at (ICONIK_URL, ICONIK_ID, ICONIK_TOKEN set to match)."""
+    backend: Backend
+    if request.param == "sandbox":
+        server = pytest.importorskip("b2_iconik.sandbox.server")
+        with server.Sandbox() as sandbox:
+            backend = SandboxBackend(sandbox)
+            _point_at(env, backend)
+            yield backend
+            assert sandbox.spec_violations == []
+    else:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            backend = FakeBackend(mock)
+            _point_at(env, backend)
+            yield backend
+
+
+def _point_at(env: pytest.MonkeyPatch, backend: Backend) -> None:
+    env.setenv("ICONIK_URL", backend.url)
+    env.setenv("ICONIK_ID", backend.app_id)
+    env.setenv("ICONIK_TOKEN", backend.token)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -277,21 +351,23 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     out, err = capsys.readouterr()
     for text in (out, err):
         assert SECRET not in text
-        assert TOKEN not in text
+        assert os.environ.get("ICONIK_TOKEN", TOKEN) not in text
     return status, out, err
 
 
-def ours(fake: FakeIconik, endpoint: str = ENDPOINT) -> list[dict[str, Any]]:
-    return [a for a in fake.actions.values() if ca.operation_of(a["url"], endpoint)]
+def ours(backend: Backend, endpoint: str = ENDPOINT) -> list[dict[str, Any]]:
+    return [a for a in backend.actions.values() if ca.operation_of(a["url"], endpoint)]
 
 
-CREATE = ("create", ENDPOINT, "--b2-storage", B2, "--ll-storage", LL)
+def create(backend: Backend, *extra: str) -> tuple[str, ...]:
+    return ("create", ENDPOINT, "--b2-storage", backend.b2, "--ll-storage", backend.ll, *extra)
 
 
-def test_create_twice_gives_the_same_eight_actions(iconik: FakeIconik, capsys: Any) -> None:
-    status, out, err = run(capsys, *CREATE)
+def test_create_twice_gives_the_same_eight_actions(iconik: Backend, capsys: Any) -> None:
+    status, out, err = run(capsys, *create(iconik))
     assert status == 0, err
     assert "8 created" in out
+    assert "b2-storage: B2 masters (B2" in out
     first = {a["id"]: a for a in ours(iconik)}
     assert len(first) == 8
     assert {(a["context"], ca.operation_of(a["url"])) for a in first.values()} == {
@@ -299,39 +375,46 @@ def test_create_twice_gives_the_same_eight_actions(iconik: FakeIconik, capsys: A
     }
     for action in first.values():
         assert action["headers"] == {"x-bz-secret": SECRET}
-        assert action["app_id"] == APP_ID
+        assert action["app_id"] == iconik.app_id
         assert action["type"] == "POST"
-        assert f"b2_storage_id={B2}" in action["url"] and f"ll_storage_id={LL}" in action["url"]
+        assert f"b2_storage_id={iconik.b2}" in action["url"]
+        assert f"ll_storage_id={iconik.ll}" in action["url"]
+        assert action["title"] in {
+            "Add original files to LucidLink",
+            "Remove original files from LucidLink",
+        }
 
-    status, out, _ = run(capsys, *CREATE, "--formats", "ORIGINAL,PPRO_PROXY")
+    status, out, _ = run(capsys, *create(iconik, "--formats", "ORIGINAL,PPRO_PROXY"))
     assert status == 0
     assert "8 updated" in out
     second = {a["id"]: a for a in ours(iconik)}
     assert second.keys() == first.keys()
-    titles = {a["title"] for a in second.values()}
-    assert titles == {
+    assert {a["title"] for a in second.values()} == {
         "Add original and Premiere Pro proxy files to LucidLink",
         "Remove original and Premiere Pro proxy files from LucidLink",
     }
     assert all("formats=ORIGINAL%2CPPRO_PROXY" in a["url"] for a in second.values())
+    assert len(iconik.actions) == 8
 
-    writes = len(iconik.writes)
-    status, out, _ = run(capsys, *CREATE, "--formats", "ORIGINAL,PPRO_PROXY")
+    writes = iconik.writes()
+    status, out, _ = run(capsys, *create(iconik, "--formats", "ORIGINAL,PPRO_PROXY"))
     assert status == 0 and "8 unchanged" in out
-    assert len(iconik.writes) == writes
+    assert iconik.writes() == writes
 
 
-def test_create_updates_actions_made_by_the_original_tool(iconik: FakeIconik, capsys: Any) -> None:
+def test_create_updates_actions_made_by_the_original_tool(iconik: Backend, capsys: Any) -> None:
     for context in ("ASSET", "COLLECTION", "BULK"):
         iconik.add(context, f"{ENDPOINT}/add", "Add to LucidLink")
         iconik.add(context, f"{ENDPOINT}/remove", "Remove from LucidLink")
-    status, out, _ = run(capsys, *CREATE)
+    iconik.add("ASSET", f"{ENDPOINT}/add", "Add to LucidLink")  # the old tool, run twice
+    status, out, _ = run(capsys, *create(iconik))
     assert status == 0
-    assert "2 created, 6 updated" in out
+    assert "2 created, 6 updated, 1 deleted" in out
     assert len(ours(iconik)) == 8
+    assert len(iconik.actions) == 8
 
 
-def test_create_and_delete_never_touch_other_actions(iconik: FakeIconik, capsys: Any) -> None:
+def test_create_and_delete_never_touch_other_actions(iconik: Backend, capsys: Any) -> None:
     unrelated = iconik.add("ASSET", "https://example.com/hook", "Send to review")
     foreign = [
         iconik.add(context, f"{OTHER_ENDPOINT}/{op}", "Other deployment")
@@ -339,8 +422,9 @@ def test_create_and_delete_never_touch_other_actions(iconik: FakeIconik, capsys:
         for op in ca.OPERATIONS
     ]
     before = {k: v for k, v in iconik.snapshot().items() if k in {unrelated, *foreign}}
-    assert run(capsys, *CREATE)[0] == 0
+    assert run(capsys, *create(iconik))[0] == 0
     assert len(iconik.actions) == 1 + 8 + 8
+    assert {k: v for k, v in iconik.snapshot().items() if k in before} == before
 
     status, out, _ = run(capsys, "delete", ENDPOINT)
     assert status == 0
@@ -348,36 +432,35 @@ def test_create_and_delete_never_touch_other_actions(iconik: FakeIconik, capsys:
     assert iconik.snapshot() == before
 
 
-def test_delete_dry_run_and_nothing_to_delete(iconik: FakeIconik, capsys: Any) -> None:
-    assert run(capsys, *CREATE)[0] == 0
-    before = iconik.snapshot()
+def test_delete_dry_run_and_nothing_to_delete(iconik: Backend, capsys: Any) -> None:
+    assert run(capsys, *create(iconik))[0] == 0
+    before, writes = iconik.snapshot(), iconik.writes()
     status, out, _ = run(capsys, "delete", ENDPOINT + "/", "--dry-run")
     assert status == 0
     assert out.count("would delete") == 8 and "nothing was changed" in out
-    assert iconik.snapshot() == before
 
     status, out, _ = run(capsys, "delete", OTHER_ENDPOINT)
     assert status == 0 and "no plugin actions" in out
     assert iconik.snapshot() == before
+    assert iconik.writes() == writes
 
 
-def test_create_dry_run_changes_nothing_and_masks_the_secret(
-    iconik: FakeIconik, capsys: Any
-) -> None:
-    status, out, _ = run(capsys, *CREATE, "--formats", "ORIGINAL,EDIT_PROXY", "--dry-run")
+def test_create_dry_run_changes_nothing_and_masks_the_secret(iconik: Backend, capsys: Any) -> None:
+    argv = create(iconik, "--formats", "ORIGINAL,EDIT_PROXY", "--dry-run")
+    status, out, _ = run(capsys, *argv)
     assert status == 0
     assert out.count("would create") == 8
     assert "x-bz-secret: ****" in out
     assert "Add original and edit proxy files to LucidLink" in out
     assert "nothing was changed" in out
     assert iconik.actions == {}
-    assert iconik.writes == []
+    assert iconik.writes() == 0
 
 
-def test_list_shows_status_and_last_error(iconik: FakeIconik, capsys: Any) -> None:
-    assert run(capsys, *CREATE)[0] == 0
+def test_list_shows_status_and_last_error(iconik: Backend, capsys: Any) -> None:
+    assert run(capsys, *create(iconik))[0] == 0
     failing = next(a for a in ours(iconik) if a["context"] == "BULK" and "/remove" in a["url"])
-    failing.update(status="FAILING", last_error="Connection timed out")
+    iconik.fail(failing["id"], "Connection timed out")
     iconik.add("ASSET", "https://example.com/hook", "Send to review")
     iconik.add("ASSET", f"{OTHER_ENDPOINT}/add", "Other deployment")
 
@@ -395,44 +478,55 @@ def test_list_shows_status_and_last_error(iconik: FakeIconik, capsys: Any) -> No
     status, out, _ = run(capsys, "list")
     assert status == 0
     assert "Other deployment" in out and "Send to review" not in out
+    assert "9 action(s), 1 failing" in out
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("which", "message"),
     [
-        (("--b2-storage", B2, "--ll-storage", str(uuid.uuid4())), "iconik has no such storage"),
-        (("--b2-storage", B2, "--ll-storage", B2), "same storage"),
-        (("--b2-storage", "not-a-uuid", "--ll-storage", LL), "not a storage id"),
-        (("--formats", "ORIGINAL,BAD NAME", "--b2-storage", B2), "invalid format name"),
+        ("unknown", "iconik has no such storage"),
+        ("same", "same storage"),
+        ("not-a-uuid", "not a storage id"),
+        ("bad-format", "invalid format name"),
     ],
 )
 def test_bad_arguments_change_nothing(
-    iconik: FakeIconik, capsys: Any, args: tuple[str, ...], message: str
+    iconik: Backend, capsys: Any, which: str, message: str
 ) -> None:
+    iconik.add("ASSET", f"{ENDPOINT}/add", "Add to LucidLink")
+    before = iconik.snapshot()
+    args = {
+        "unknown": ("--b2-storage", iconik.b2, "--ll-storage", str(uuid.uuid4())),
+        "same": ("--b2-storage", iconik.b2, "--ll-storage", iconik.b2),
+        "not-a-uuid": ("--b2-storage", "not-a-uuid", "--ll-storage", iconik.ll),
+        "bad-format": ("--b2-storage", iconik.b2, "--formats", "ORIGINAL,BAD NAME"),
+    }[which]
     status, _, err = run(capsys, "create", ENDPOINT, *args)
     assert status == 2
     assert message in err
-    assert len(err.strip().splitlines()) == 1
-    assert "Traceback" not in err
-    assert iconik.writes == []
+    assert err.startswith("b2-iconik-actions: error: ") and err.count("\n") == 1
+    assert iconik.writes() == 0
+    assert iconik.snapshot() == before
 
 
 @pytest.mark.parametrize("variable", ["ICONIK_TOKEN", "ICONIK_ID", "BZ_SHARED_SECRET"])
 def test_missing_variable_is_named(
-    iconik: FakeIconik, env: pytest.MonkeyPatch, capsys: Any, variable: str
+    iconik: Backend, env: pytest.MonkeyPatch, capsys: Any, variable: str
 ) -> None:
     env.delenv(variable)
-    status, _, err = run(capsys, *CREATE)
+    status, _, err = run(capsys, *create(iconik))
     assert status == 2
     assert err.count("\n") == 1 and variable in err
-    assert iconik.writes == []
+    assert iconik.writes() == 0
 
 
-def test_refused_token_is_explained(iconik: FakeIconik, capsys: Any) -> None:
-    iconik.token_ok = False
-    status, _, err = run(capsys, "list")
-    assert status == 1
-    assert "refused the token (401)" in err and err.count("\n") == 1
+def test_refused_token_is_explained(iconik: Backend, env: pytest.MonkeyPatch, capsys: Any) -> None:
+    env.setenv("ICONIK_TOKEN", "not-the-right-token")
+    for argv in (create(iconik), ("list",), ("delete", ENDPOINT)):
+        status, _, err = run(capsys, *argv)
+        assert status == 1
+        assert "refused the token (401)" in err and err.count("\n") == 1
+    assert iconik.actions == {}
 
 
 def test_unreachable_iconik_is_one_line_naming_the_url(
@@ -443,7 +537,12 @@ def test_unreachable_iconik_is_one_line_naming_the_url(
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     env.setenv("ICONIK_URL", url)
-    for argv in (CREATE, ("list",), ("delete", ENDPOINT)):
+    b2, ll = str(uuid.uuid4()), str(uuid.uuid4())
+    for argv in (
+        ("create", ENDPOINT, "--b2-storage", b2, "--ll-storage", ll),
+        ("list",),
+        ("delete", ENDPOINT),
+    ):
         status, _, err = run(capsys, *argv)
         assert status == 1
         assert url in err and "could not be reached" in err
@@ -451,24 +550,33 @@ def test_unreachable_iconik_is_one_line_naming_the_url(
 
 
 def test_storage_defaults_and_legacy_positionals(
-    iconik: FakeIconik, env: pytest.MonkeyPatch, capsys: Any
+    iconik: Backend, env: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    env.setenv("B2_STORAGE_ID", B2)
-    env.setenv("LL_STORAGE_ID", LL)
+    env.setenv("B2_STORAGE_ID", iconik.b2)
+    env.setenv("LL_STORAGE_ID", iconik.ll)
     env.setenv("FORMAT_NAMES", "PPRO_PROXY")
     status, _, err = run(capsys, "create", ENDPOINT)
     assert status == 0, err
-    urls = {a["url"] for a in ours(iconik)}
-    assert urls == {
-        f"{ENDPOINT}/{op}?b2_storage_id={B2}&ll_storage_id={LL}&formats=PPRO_PROXY"
+    assert {a["url"] for a in ours(iconik)} == {
+        f"{ENDPOINT}/{op}?b2_storage_id={iconik.b2}&ll_storage_id={iconik.ll}&formats=PPRO_PROXY"
         for op in ca.OPERATIONS
     }
 
     # Backblaze's original form: ENDPOINT B2_STORAGE_ID LL_STORAGE_ID [FORMATS]
-    status, _, err = run(capsys, "create", ENDPOINT, B2, OTHER_STORAGE, "ORIGINAL")
+    status, _, err = run(capsys, "create", ENDPOINT, iconik.b2, iconik.other, "ORIGINAL")
     assert status == 0, err
-    assert all(f"ll_storage_id={OTHER_STORAGE}" in a["url"] for a in ours(iconik))
+    assert all(f"ll_storage_id={iconik.other}" in a["url"] for a in ours(iconik))
+    assert all("formats=ORIGINAL" in a["url"] for a in ours(iconik))
     assert len(ours(iconik)) == 8
+
+
+def test_create_without_storages_warns_and_leaves_them_to_the_function(
+    iconik: Backend, capsys: Any
+) -> None:
+    status, _, err = run(capsys, "create", ENDPOINT)
+    assert status == 0
+    assert "B2_STORAGE_ID / LL_STORAGE_ID must be set" in err
+    assert {a["url"] for a in ours(iconik)} == {f"{ENDPOINT}/add", f"{ENDPOINT}/remove"}
 
 
 def test_usage_errors_exit_2(env: pytest.MonkeyPatch, capsys: Any) -> None:
@@ -478,3 +586,22 @@ def test_usage_errors_exit_2(env: pytest.MonkeyPatch, capsys: Any) -> None:
     capsys.readouterr()
     status, _, err = run(capsys, "create", "not-a-url")
     assert status == 2 and "ENDPOINT" in err
+    status, _, err = run(
+        capsys, "create", ENDPOINT, str(uuid.uuid4()), "--b2-storage", str(uuid.uuid4())
+    )
+    assert status == 2 and "given twice" in err
+
+
+def test_entry_points_for_the_original_instructions(env: pytest.MonkeyPatch, capsys: Any) -> None:
+    import runpy
+
+    root = Path(__file__).resolve().parent.parent
+    for script, command in (
+        ("create_custom_actions.py", "create"),
+        ("delete_custom_actions.py", "delete"),
+    ):
+        env.setattr("sys.argv", [script, "--help"])
+        with pytest.raises(SystemExit) as exit_info:
+            runpy.run_path(str(root / script), run_name="__main__")
+        assert exit_info.value.code == 0
+        assert f"b2-iconik-actions {command}" in capsys.readouterr().out
