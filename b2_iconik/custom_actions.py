@@ -138,9 +138,12 @@ def operation_of(url: object, endpoint: str | None = None) -> str | None:
 
 
 def action_url(endpoint: str, operation: str, query: dict[str, str]) -> str:
-    """The URL iconik will POST to: the endpoint, the operation, and the query parameters."""
+    """The URL iconik will POST to: the endpoint, the operation, and the query parameters.
+
+    Commas stay literal (``formats=ORIGINAL,PPRO_PROXY``) so the URL reads well in iconik's admin.
+    """
     url = f"{endpoint}/{operation}"
-    return f"{url}?{urlencode(query)}" if query else url
+    return f"{url}?{urlencode(query, safe=',')}" if query else url
 
 
 def display_url(url: str) -> str:
@@ -302,11 +305,9 @@ def apply_changes(client: IconikClient, changes: Iterable[Change], out: TextIO) 
         if change.kind == "create":
             client.create_custom_action(change.context, change.action)
         elif change.kind == "update":
-            assert change.action_id
-            client.update_custom_action(change.context, change.action_id, change.action)
+            client.update_custom_action(change.context, str(change.action_id), change.action)
         elif change.kind == "delete":
-            assert change.action_id
-            client.delete_custom_action(change.context, change.action_id)
+            client.delete_custom_action(change.context, str(change.action_id))
         else:
             continue
         done += 1
@@ -327,7 +328,7 @@ def describe(change: Change, dry_run: bool) -> str:
     verb = _VERBS[change.kind][0 if dry_run else 1]
     action = change.action
     line = (
-        f"{verb:<13} {change.context:<12} {action.get('title', '')!s:<55} "
+        f"{verb:<13} {change.context:<12} {action.get('title', '')!s:<60} "
         f"{action.get('type') or 'POST'} {display_url(str(action.get('url', '')))}"
     )
     if change.kind in ("create", "update"):

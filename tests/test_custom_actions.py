@@ -393,7 +393,7 @@ def test_create_twice_gives_the_same_eight_actions(iconik: Backend, capsys: Any)
         "Add original and Premiere Pro proxy files to LucidLink",
         "Remove original and Premiere Pro proxy files from LucidLink",
     }
-    assert all("formats=ORIGINAL%2CPPRO_PROXY" in a["url"] for a in second.values())
+    assert all("formats=ORIGINAL,PPRO_PROXY" in a["url"] for a in second.values())
     assert len(iconik.actions) == 8
 
     writes = iconik.writes()
