@@ -1,0 +1,503 @@
+"""The iconik client (b2_iconik.iconik): headers, timeouts, retries, errors, paging, the rate cap.
+
+iconik is mocked with ``responses`` at https://iconik.test (no network). ``responses`` replays
+urllib3's retry decisions but never sleeps, so the tests that need real waiting (Retry-After, the
+request-rate cap) run against a local ``pytest-httpserver`` on 127.0.0.1 instead.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import responses
+from pytest_httpserver import HTTPServer
+
+from b2_iconik import iconik
+from b2_iconik.errors import IconikHTTPError, IconikUnavailable
+from b2_iconik.iconik import IconikClient, retry_policy, shared_limiter
+
+BASE = "https://iconik.test"
+APP_ID = "11111111-1111-1111-1111-111111111111"
+TOKEN = "user-token-0123456789abcdef"
+ASSET = "a1a1a1a1-0000-4000-8000-000000000001"
+FILE_SET = "f5f5f5f5-0000-4000-8000-000000000001"
+COLLECTION = "c1c1c1c1-0000-4000-8000-000000000001"
+LL = "33333333-3333-3333-3333-333333333333"
+B2 = "22222222-2222-2222-2222-222222222222"
+JOB = "10b10b10-0000-4000-8000-000000000001"
+
+JOBS = f"{BASE}/API/jobs/v1/jobs/"
+BULK = f"{BASE}/API/files/v1/storages/{LL}/bulk/"
+CONTENTS = f"{BASE}/API/assets/v1/collections/{COLLECTION}/contents/"
+
+
+def fast_client(base: str = BASE, **kwargs: Any) -> IconikClient:
+    kwargs.setdefault("retry", retry_policy(total=3, backoff_factor=0.01))
+    kwargs.setdefault("copy_retry", retry_policy(total=3, backoff_factor=0.01, post=True))
+    return IconikClient(base, APP_ID, TOKEN, **kwargs)
+
+
+@pytest.fixture
+def client() -> Iterator[IconikClient]:
+    with fast_client() as c:
+        yield c
+
+
+@pytest.fixture
+def mock() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[HTTPServer]:
+    s = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    s.start()
+    yield s
+    s.clear()
+    if s.is_running():
+        s.stop()
+
+
+@pytest.fixture
+def local(server: HTTPServer) -> Iterator[HTTPServer]:
+    server.clear()
+    yield server
+    server.clear()
+
+
+def base_of(server: HTTPServer) -> str:
+    return server.url_for("/").rstrip("/")
+
+
+# -- headers and timeouts ------------------------------------------------------------------------
+
+
+def test_headers_sent(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.get(f"{JOBS}{JOB}/", json={"id": JOB})
+    assert client.get_job(JOB) == {"id": JOB}
+    headers = mock.calls[0].request.headers
+    assert headers["App-ID"] == APP_ID
+    assert headers["Auth-Token"] == TOKEN
+
+
+def test_token_not_in_repr(client: IconikClient) -> None:
+    assert TOKEN not in repr(client)
+
+
+def test_every_call_has_a_timeout(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/API/files/v1/storages/{LL}/", json={"id": LL})
+    mock.get(f"{JOBS}{JOB}/", json={"id": JOB})
+    mock.post(JOBS, json={"id": JOB})
+    mock.patch(f"{JOBS}{JOB}/", json={})
+    mock.post(BULK, json={"job_id": JOB})
+    mock.get(f"{BASE}/API/files/v1/assets/{ASSET}/formats/", json={"objects": []})
+    mock.delete(f"{BASE}/API/files/v1/assets/{ASSET}/file_sets/{FILE_SET}/", status=204)
+    mock.delete(f"{BASE}/API/files/v1/assets/{ASSET}/file_sets/{FILE_SET}/purge/", status=204)
+    mock.get(CONTENTS, json={"objects": [{"id": "x"}], "next_url": f"{CONTENTS}?page=2"})
+
+    client.get_storage(LL)
+    client.get_job(JOB)
+    client.create_job({"title": "t"})
+    client.update_job(JOB, progress_processed=1)
+    client.bulk_copy(LL, [ASSET], "ORIGINAL", source_id=B2)
+    client.asset_formats(ASSET)
+    client.delete_file_set(ASSET, FILE_SET)
+    with pytest.raises(IconikHTTPError):  # the second page repeats itself
+        list(client.collection_contents(COLLECTION))
+
+    assert len(mock.calls) >= 10
+    for call in mock.calls:
+        assert call.request.req_kwargs["timeout"] == iconik.DEFAULT_TIMEOUT, call.request.url
+
+
+def test_custom_timeout_is_used(mock: responses.RequestsMock) -> None:
+    mock.get(f"{JOBS}{JOB}/", json={"id": JOB})
+    with fast_client(timeout=(1.5, 4.0)) as c:
+        c.get_job(JOB)
+    assert mock.calls[0].request.req_kwargs["timeout"] == (1.5, 4.0)
+
+
+# -- retries -------------------------------------------------------------------------------------
+
+
+def test_429_retried_for_get(client: IconikClient, mock: responses.RequestsMock) -> None:
+    url = f"{JOBS}{JOB}/"
+    mock.get(url, status=429, headers={"Retry-After": "0"})
+    mock.get(url, status=429, headers={"Retry-After": "0"})
+    mock.get(url, json={"id": JOB})
+    assert client.get_job(JOB) == {"id": JOB}
+    assert len(mock.calls) == 3
+
+
+def test_429_retried_for_post(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.post(JOBS, status=429, headers={"Retry-After": "0"})
+    mock.post(JOBS, json={"id": JOB})
+    assert client.create_job({"title": "t"}) == JOB
+    assert len(mock.calls) == 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_retried_for_get(
+    client: IconikClient, mock: responses.RequestsMock, status: int
+) -> None:
+    url = f"{JOBS}{JOB}/"
+    mock.get(url, status=status)
+    mock.get(url, json={"id": JOB})
+    assert client.get_job(JOB) == {"id": JOB}
+    assert len(mock.calls) == 2
+
+
+def test_5xx_not_retried_for_create_job(
+    client: IconikClient, mock: responses.RequestsMock
+) -> None:
+    mock.post(JOBS, status=503, json={"errors": ["try later"]})
+    mock.post(JOBS, json={"id": JOB})
+    with pytest.raises(IconikHTTPError) as caught:
+        client.create_job({"title": "t"})
+    assert caught.value.status == 503
+    assert len(mock.calls) == 1
+
+
+def test_5xx_retried_for_bulk_copy(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.post(BULK, status=502)
+    mock.post(BULK, status=503)
+    mock.post(BULK, json={"job_id": JOB})
+    assert client.bulk_copy(LL, [ASSET], "ORIGINAL") == JOB
+    assert len(mock.calls) == 3
+
+
+def test_retries_exhausted_list_errors(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.get(f"{JOBS}{JOB}/", status=503, json={"errors": ["iconik is busy", "come back"]})
+    with pytest.raises(IconikHTTPError) as caught:
+        client.get_job(JOB)
+    error = caught.value
+    assert error.status == 503
+    assert error.messages == ["iconik is busy", "come back"]
+    assert "iconik is busy" in str(error)
+    assert (error.method, error.path) == ("GET", f"/API/jobs/v1/jobs/{JOB}/")
+    assert len(mock.calls) == 4  # the first try and 3 retries
+    assert TOKEN not in str(error)
+
+
+def test_retries_exhausted_dict_errors(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.get(f"{JOBS}{JOB}/", status=503, json={"errors": {"job": "is locked"}})
+    with pytest.raises(IconikHTTPError) as caught:
+        client.get_job(JOB)
+    assert caught.value.status == 503
+    assert caught.value.messages == ["job: is locked"]
+    assert "job: is locked" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("answer", "messages"),
+    [
+        ({"json": {"errors": ["bad title"]}}, ["bad title"]),
+        ({"json": {"errors": {"title": "required"}}}, ["title: required"]),
+        ({"json": {"message": "nope"}}, ["nope"]),
+        ({"body": "<html>oops</html>"}, ["Bad Request"]),
+    ],
+)
+def test_error_messages(
+    client: IconikClient, mock: responses.RequestsMock, answer: dict[str, Any], messages: list[str]
+) -> None:
+    mock.post(JOBS, status=400, **answer)
+    with pytest.raises(IconikHTTPError) as caught:
+        client.create_job({})
+    assert caught.value.status == 400
+    assert caught.value.messages == messages
+    assert len(mock.calls) == 1  # a 400 is not retried
+
+
+def test_429_exhausted(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.post(JOBS, status=429, headers={"Retry-After": "0"}, json={"errors": ["slow down"]})
+    with pytest.raises(IconikHTTPError) as caught:
+        client.create_job({})
+    assert caught.value.status == 429
+    assert len(mock.calls) == 4
+
+
+@pytest.mark.parametrize(
+    "error", [requests.ConnectionError("refused"), requests.ReadTimeout("slow")]
+)
+def test_no_answer_is_unavailable(
+    client: IconikClient, mock: responses.RequestsMock, error: Exception
+) -> None:
+    mock.get(f"{JOBS}{JOB}/", body=error)
+    with pytest.raises(IconikUnavailable) as caught:
+        client.get_job(JOB)
+    assert TOKEN not in str(caught.value)
+
+
+def test_connection_refused_is_unavailable() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with fast_client(f"http://127.0.0.1:{port}") as c, pytest.raises(IconikUnavailable) as caught:
+        c.get_job(JOB)
+    assert "GET" in str(caught.value)
+
+
+def test_retry_after_is_honoured(local: HTTPServer) -> None:
+    path = f"/API/jobs/v1/jobs/{JOB}/"
+    local.expect_ordered_request(path).respond_with_data(
+        "", status=429, headers={"Retry-After": "1"}
+    )
+    local.expect_ordered_request(path).respond_with_json({"id": JOB})
+    with fast_client(base_of(local)) as c:
+        started = time.monotonic()
+        assert c.get_job(JOB) == {"id": JOB}
+        elapsed = time.monotonic() - started
+    assert elapsed >= 0.9  # the backoff alone would be ~0.01 s
+    assert len(local.log) == 2
+
+
+# -- missing things --------------------------------------------------------------------------------
+
+
+def test_404_is_none_for_single_objects(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/API/files/v1/storages/{LL}/", status=404, json={"errors": ["not found"]})
+    mock.get(f"{JOBS}{JOB}/", status=404)
+    assert client.get_storage(LL) is None
+    assert client.get_job(JOB) is None
+
+
+@pytest.mark.parametrize("kind", ["formats", "file_sets", "files"])
+def test_404_is_empty_for_asset_listings(
+    client: IconikClient, mock: responses.RequestsMock, kind: str
+) -> None:
+    mock.get(f"{BASE}/API/files/v1/assets/{ASSET}/{kind}/", status=404)
+    assert getattr(client, f"asset_{kind}")(ASSET) == []
+
+
+def test_asset_listing_other_errors_raise(
+    client: IconikClient, mock: responses.RequestsMock
+) -> None:
+    mock.get(f"{BASE}/API/files/v1/assets/{ASSET}/file_sets/", status=403)
+    with pytest.raises(IconikHTTPError) as caught:
+        client.asset_file_sets(ASSET)
+    assert caught.value.status == 403
+
+
+def test_missing_collection_raises(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.get(CONTENTS, status=404)
+    with pytest.raises(IconikHTTPError) as caught:
+        list(client.collection_contents(COLLECTION))
+    assert caught.value.status == 404
+
+
+def test_asset_listing_params(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/API/files/v1/assets/{ASSET}/file_sets/", json={"objects": [{"id": "fs"}]})
+    mock.get(f"{BASE}/API/files/v1/assets/{ASSET}/files/", json={"objects": [{"id": "f"}]})
+    assert client.asset_file_sets(ASSET) == [{"id": "fs"}]
+    assert client.asset_files(ASSET) == [{"id": "f"}]
+    assert mock.calls[0].request.params == {"per_page": "100", "file_count": "true"}
+    assert mock.calls[1].request.params == {"per_page": "100", "generate_signed_url": "false"}
+
+
+# -- paging ----------------------------------------------------------------------------------------
+
+
+def paged(pages: dict[str, dict[str, Any]], seen: list[str]) -> Any:
+    """A responses callback answering by the ``page`` query parameter."""
+
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        seen.append(request.url or "")
+        page = request.params.get("page", "1")  # type: ignore[attr-defined]
+        return 200, {"Content-Type": "application/json"}, json.dumps(pages[page])
+
+    return answer
+
+
+def test_pagination_follows_next_url(client: IconikClient, mock: responses.RequestsMock) -> None:
+    pages = {
+        "1": {"objects": [{"id": "1"}, {"id": "2"}], "next_url": f"{CONTENTS}?page=2"},
+        "2": {"objects": [{"id": "3"}], "next_url": "/API/assets/v1/collections/"
+              f"{COLLECTION}/contents/?page=3"},
+        "3": {"objects": [{"id": "4"}, {"id": "5"}], "next_url": None},
+    }
+    seen: list[str] = []
+    mock.add_callback(responses.GET, CONTENTS, callback=paged(pages, seen))
+    ids = [item["id"] for item in client.collection_contents(COLLECTION)]
+    assert ids == ["1", "2", "3", "4", "5"]
+    assert len(seen) == 3
+    first = mock.calls[0].request.params
+    assert first["per_page"] == "100" and first["object_types"] == "assets,collections"
+    for call in mock.calls:
+        assert call.request.headers["Auth-Token"] == TOKEN
+
+
+def test_next_url_to_another_host_stays_on_iconik(
+    client: IconikClient, mock: responses.RequestsMock
+) -> None:
+    evil_calls: list[str] = []
+    evil = f"https://evil.test/API/assets/v1/collections/{COLLECTION}/contents/"
+    pages = {
+        "1": {"objects": [{"id": "1"}], "next_url": f"{evil}?page=2"},
+        "2": {"objects": [{"id": "2"}]},
+    }
+    seen: list[str] = []
+    mock.add_callback(responses.GET, CONTENTS, callback=paged(pages, seen))
+    mock.add_callback(responses.GET, evil, callback=paged(pages, evil_calls))
+    ids = [item["id"] for item in client.collection_contents(COLLECTION)]
+    assert ids == ["1", "2"]
+    assert evil_calls == []
+    assert all(call.request.url.startswith(BASE + "/") for call in mock.calls)
+    assert seen[1] == f"{CONTENTS}?page=2"
+
+
+def test_repeating_next_url_raises(client: IconikClient, mock: responses.RequestsMock) -> None:
+    pages = {
+        "1": {"objects": [{"id": "1"}], "next_url": f"{CONTENTS}?page=2"},
+        "2": {"objects": [{"id": "2"}], "next_url": f"{CONTENTS}?page=2"},
+    }
+    seen: list[str] = []
+    mock.add_callback(responses.GET, CONTENTS, callback=paged(pages, seen))
+    with pytest.raises(IconikHTTPError, match="repeats"):
+        list(client.collection_contents(COLLECTION))
+    assert len(seen) == 2
+
+
+def test_list_answer_is_taken_as_objects(
+    client: IconikClient, mock: responses.RequestsMock
+) -> None:
+    mock.get(f"{BASE}/API/files/v1/assets/{ASSET}/formats/", json=[{"name": "ORIGINAL"}])
+    assert client.asset_formats(ASSET) == [{"name": "ORIGINAL"}]
+
+
+def test_saved_search_results(client: IconikClient, mock: responses.RequestsMock) -> None:
+    search = "5e5e5e5e-0000-4000-8000-000000000001"
+    mock.get(f"{BASE}/API/search/v1/search/saved/{search}/", json={"objects": [{"id": "a"}]})
+    assert list(client.saved_search_results(search)) == [{"id": "a"}]
+
+
+# -- deleting --------------------------------------------------------------------------------------
+
+FILE_SET_URL = f"{BASE}/API/files/v1/assets/{ASSET}/file_sets/{FILE_SET}/"
+
+
+def test_delete_file_set_deletes_then_purges(
+    client: IconikClient, mock: responses.RequestsMock
+) -> None:
+    mock.delete(FILE_SET_URL, status=204)
+    mock.delete(FILE_SET_URL + "purge/", status=204)
+    client.delete_file_set(ASSET, FILE_SET)
+    assert [(c.request.method, c.request.url) for c in mock.calls] == [
+        ("DELETE", FILE_SET_URL),
+        ("DELETE", FILE_SET_URL + "purge/"),
+    ]
+
+
+@pytest.mark.parametrize(("first", "purge"), [(404, 404), (404, 204), (204, 404)])
+def test_delete_file_set_already_gone(
+    client: IconikClient, mock: responses.RequestsMock, first: int, purge: int
+) -> None:
+    mock.delete(FILE_SET_URL, status=first)
+    mock.delete(FILE_SET_URL + "purge/", status=purge)
+    client.delete_file_set(ASSET, FILE_SET)
+    assert len(mock.calls) == 2
+
+
+def test_delete_file_set_error_raises(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.delete(FILE_SET_URL, status=403, json={"errors": ["not allowed"]})
+    mock.delete(FILE_SET_URL + "purge/", status=204)
+    with pytest.raises(IconikHTTPError) as caught:
+        client.delete_file_set(ASSET, FILE_SET)
+    assert caught.value.status == 403
+    assert len(mock.calls) == 1  # no purge after a failed delete
+
+
+# -- bulk copy -------------------------------------------------------------------------------------
+
+
+def test_bulk_copy_body(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.post(BULK, json={"job_id": JOB})
+    assert client.bulk_copy(LL, [ASSET, "a2"], "PPRO_PROXY", source_id=B2) == JOB
+    sent = json.loads(mock.calls[0].request.body)
+    assert sent == {
+        "object_ids": [ASSET, "a2"],
+        "object_type": "assets",
+        "format_name": "PPRO_PROXY",
+        "preferred_original_storage_id": B2,
+        "allow_duplicate_transfers": False,
+    }
+
+
+def test_bulk_copy_without_source(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.post(BULK, json={})
+    assert client.bulk_copy(LL, [ASSET], "ORIGINAL") == ""
+    assert "preferred_original_storage_id" not in json.loads(mock.calls[0].request.body)
+
+
+def test_bulk_copy_takes_500_ids(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.post(BULK, json={"job_id": JOB})
+    assert client.bulk_copy(LL, [f"id-{i}" for i in range(500)], "ORIGINAL") == JOB
+
+
+@pytest.mark.parametrize("count", [0, 501])
+def test_bulk_copy_refuses_too_many_or_none(
+    client: IconikClient, mock: responses.RequestsMock, count: int
+) -> None:
+    with pytest.raises(ValueError, match="500"):
+        client.bulk_copy(LL, [f"id-{i}" for i in range(count)], "ORIGINAL")
+    assert len(mock.calls) == 0
+
+
+def test_create_job_without_id_raises(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.post(JOBS, json={})
+    with pytest.raises(IconikHTTPError):
+        client.create_job({})
+
+
+def test_non_json_answer_raises(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.get(f"{JOBS}{JOB}/", body="not json", content_type="text/plain")
+    with pytest.raises(IconikHTTPError, match="not JSON"):
+        client.get_job(JOB)
+
+
+# -- the request-rate cap --------------------------------------------------------------------------
+
+
+def test_shared_limiter_is_shared_per_rate() -> None:
+    assert shared_limiter(17.0) is shared_limiter(17.0)
+    assert shared_limiter(17.0) is shared_limiter(17)
+    assert shared_limiter(17.0) is not shared_limiter(18.0)
+    assert shared_limiter(0.5) is shared_limiter(0.5)
+
+
+def test_clients_share_one_limiter(mock: responses.RequestsMock) -> None:
+    with fast_client(max_rps=23.0) as a, fast_client(max_rps=23.0) as b:
+        adapter_a = a.session.get_adapter(f"{JOBS}{JOB}/")
+        adapter_b = b.session.get_adapter(f"{JOBS}{JOB}/")
+        storages_a = a.session.get_adapter(BULK)
+    assert adapter_a._limiter is adapter_b._limiter is shared_limiter(23.0)
+    assert storages_a._limiter is adapter_a._limiter
+
+
+def test_max_rps_paces_requests(local: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With 5 requests a second, the 6th and 7th requests wait for the next second."""
+    monkeypatch.setattr(iconik, "_limiters", {})  # a fresh budget, untouched by other tests
+    local.expect_request(f"/API/jobs/v1/jobs/{JOB}/").respond_with_json({"id": JOB})
+    with fast_client(base_of(local), max_rps=5) as c:
+        started = time.monotonic()
+        for _ in range(7):
+            assert c.get_job(JOB) == {"id": JOB}
+        elapsed = time.monotonic() - started
+    assert len(local.log) == 7
+    assert elapsed >= 0.9
+
+
+def test_no_cap_without_max_rps(local: HTTPServer) -> None:
+    local.expect_request(f"/API/jobs/v1/jobs/{JOB}/").respond_with_json({"id": JOB})
+    with fast_client(base_of(local)) as c:
+        started = time.monotonic()
+        for _ in range(7):
+            c.get_job(JOB)
+        elapsed = time.monotonic() - started
+    assert elapsed < 0.9
