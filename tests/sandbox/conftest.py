@@ -1,0 +1,102 @@
+"""Fixtures for the sandbox's own tests: a Sandbox on a free loopback port per test."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from b2_iconik.sandbox import Sandbox
+
+
+class Api:
+    """A tiny iconik client for tests: base URL + credentials + a timeout on every call."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.session = requests.Session()
+        self.session.headers.update(sandbox.headers)
+
+    def __call__(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 5)
+        return self.session.request(method, self.sandbox.url + path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> requests.Response:
+        return self("PATCH", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> requests.Response:
+        return self("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self("DELETE", path, **kwargs)
+
+    def all_pages(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        """Follow ``next_url`` to the end, as a careful client does."""
+        objects: list[dict[str, Any]] = []
+        url: str | None = path
+        first = True
+        while url:
+            response = self.get(url, params=params if first else None)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            objects.extend(page["objects"])
+            url, first = page.get("next_url"), False
+            assert len(objects) < 10_000
+        return objects
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Poll until ``predicate()`` is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A fresh sandbox with small pages (3) and quick copies (0.05 s)."""
+    with Sandbox(per_page_cap=3, copy_seconds=0.05) as sb:
+        yield sb
+
+
+@pytest.fixture
+def api(sandbox: Sandbox) -> Api:
+    """A client for ``sandbox`` with its default credentials."""
+    return Api(sandbox)
+
+
+def finished_job(api: Api, job_id: str, timeout: float = 5.0) -> dict[str, Any]:
+    """Poll a job until it reaches a terminal status; return it."""
+    terminal = {"FINISHED", "FINISHED_WITH_WARNING", "FAILED", "ABORTED", "SKIPPED"}
+
+    def done() -> dict[str, Any] | None:
+        job = api.get(f"/API/jobs/v1/jobs/{job_id}/").json()
+        return job if job["status"] in terminal else None
+
+    return wait_for(done, timeout)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def poll() -> Callable[..., Any]:
+    """``poll(predicate, timeout=5.0)``: wait until truthy (fails the test on timeout)."""
+    return wait_for
+
+
+@pytest.fixture
+def job_done(api: Api) -> Callable[..., dict[str, Any]]:
+    """``job_done(job_id)``: poll the job until it ends, return it."""
+    return lambda job_id, timeout=5.0: finished_job(api, job_id, timeout)
