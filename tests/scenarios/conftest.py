@@ -1,0 +1,181 @@
+"""End to end: the function as a real functions-framework server, against the sandbox.
+
+One sandbox and one plugin server serve the whole module run; each test resets the sandbox
+and seeds its own catalogue. A safety oracle, written independently of the plugin's own rule,
+sits on the sandbox's delete and records every LucidLink file set deleted without a matching
+B2 copy at that moment: every test ends by asserting it recorded nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from b2_iconik.sandbox import Catalogue, Sandbox, SeedResult
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "e2e-shared-secret-0123456789"
+TERMINAL = {"FINISHED", "FAILED", "FINISHED_WITH_WARNING", "ABORTED", "SKIPPED"}
+WAIT_SECONDS = 3
+
+
+class SafetyOracle:
+    """Checks the remove rule at the moment of every delete on the LucidLink storage."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.ll_storage_id: str | None = None
+        self.violations: list[str] = []
+        self.deleted: list[str] = []
+        state = sandbox.state
+        original = state.delete_file_set
+
+        def guarded(asset_id: str, file_set_id: str, immediately: bool = False) -> Any:
+            with state.lock:
+                fs = state.file_sets.get(file_set_id)
+                if fs is not None and fs["storage_id"] == self.ll_storage_id:
+                    problem = self._problem(fs)
+                    if problem and fs["status"] == "ACTIVE":
+                        self.violations.append(f"{asset_id}/{file_set_id}: {problem}")
+                    self.deleted.append(asset_id)
+                return original(asset_id, file_set_id, immediately)
+
+        state.delete_file_set = guarded  # type: ignore[method-assign]
+
+    def _problem(self, ll_set: dict[str, Any]) -> str:
+        state = self.sandbox.state
+        ll_files = state.files_of(file_set_id=ll_set["id"])
+        for b2_set in state.file_sets.values():
+            if (b2_set["asset_id"] != ll_set["asset_id"] or b2_set["status"] != "ACTIVE"
+                    or b2_set["format_id"] != ll_set["format_id"]
+                    or b2_set["storage_id"] == ll_set["storage_id"]
+                    or b2_set["storage_id"] != self.b2_storage_id):
+                continue
+            b2_files = state.files_of(file_set_id=b2_set["id"])
+            closed = all(f["status"] == "CLOSED" for f in b2_files)
+            same = Counter(f["size"] for f in b2_files) == Counter(f["size"] for f in ll_files)
+            sums = Counter(f["checksum"] for f in b2_files) == Counter(
+                f["checksum"] for f in ll_files)
+            if b2_files and closed and same and sums:
+                return ""
+        return "deleted without a matching CLOSED copy on B2"
+
+    b2_storage_id: str | None = None
+
+    def watch(self, ids: SeedResult) -> None:
+        self.b2_storage_id, self.ll_storage_id = ids.b2_storage_id, ids.ll_storage_id
+        self.violations.clear()
+        self.deleted.clear()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(per_page_cap=7, copy_seconds=0.2) as sb:
+        sb.oracle = SafetyOracle(sb)  # type: ignore[attr-defined]
+        yield sb
+
+
+@pytest.fixture(scope="session")
+def plugin_server(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """``functions-framework --target iconik_handler`` as a subprocess, logs to a file."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("logs") / "plugin.log"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "ICONIK_ID": sandbox.app_id,
+        "ICONIK_URL": sandbox.url,
+        "BZ_SHARED_SECRET": SECRET,
+        "FORMAT_NAMES": "ORIGINAL,PPRO_PROXY",
+        "REMOVE_WAIT_SECONDS": str(WAIT_SECONDS),
+        "REMOVE_RECHECK_SECONDS": "0.2",
+        "ICONIK_MAX_RPS": "300",
+        "PYTHONUNBUFFERED": "1",
+    }
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "functions_framework", "--target", "iconik_handler",
+             "--source", "main.py", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url + "/health", timeout=1)
+            break
+        except requests.ConnectionError:
+            if process.poll() is not None:
+                raise RuntimeError(log_path.read_text()) from None
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("the plugin server did not start:\n" + log_path.read_text())
+    yield {"url": url, "log": log_path}
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+def sb(sandbox: Sandbox) -> Iterator[Sandbox]:
+    """The sandbox, emptied, with faults off; fails the test on any safety violation."""
+    sandbox.reset()
+    yield sandbox
+    oracle: SafetyOracle = sandbox.oracle  # type: ignore[attr-defined]
+    assert oracle.violations == [], "LucidLink copies deleted without a verified B2 copy"
+    sandbox.faults.clear()
+
+
+def seed(sb: Sandbox, **catalogue: Any) -> SeedResult:
+    ids = sb.seed(Catalogue(**catalogue))
+    sb.oracle.watch(ids)  # type: ignore[attr-defined]
+    return ids
+
+
+def click(server: dict, operation: str, ids: SeedResult, selection: dict, token: str,
+          query: str = "", headers: dict | None = None) -> requests.Response:
+    """POST as iconik does when a user clicks a custom action."""
+    body = {"context": "BULK", "asset_ids": [], "collection_ids": [], "saved_search_ids": [],
+            "user_id": "0c0c0c0c-0000-4000-8000-000000000000",
+            "system_domain_id": "0d0d0d0d-0000-4000-8000-000000000000",
+            "action_id": "0a0a0a0a-0000-4000-8000-000000000000",
+            "date_created": "2026-11-24T10:00:00.000000", "auth_token": token, **selection}
+    url = (f"{server['url']}/{operation}?b2_storage_id={ids.b2_storage_id}"
+           f"&ll_storage_id={ids.ll_storage_id}{query}")
+    return requests.post(url, data=json.dumps(body), timeout=10,
+                         headers={"x-bz-secret": SECRET, "Content-Type": "application/json",
+                                  **(headers or {})})
+
+
+def wait_for_job(sb: Sandbox, job_id: str, timeout: float = 30) -> dict:
+    """Poll the sandbox until the job ends; fail the test if it does not in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = sb.state.job(job_id)
+        if job["status"] in TERMINAL:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not end: {sb.state.job(job_id)}")
+
+
+def on_storage(sb: Sandbox, asset_id: str, storage_id: str, format_name: str = "ORIGINAL"):
+    return sb.state.file_sets_of(asset_id, storage_id=storage_id, format_name=format_name)
