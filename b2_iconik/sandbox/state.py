@@ -553,7 +553,6 @@ class State:
                 "priority": 5,
                 "progress_processed": 0,
                 "progress_total": 0,
-                "related_objects": [],
                 "started_at": stamp,
                 "steps": [],
             }
