@@ -131,12 +131,16 @@ def setup_logging(
         root = logging.getLogger()
         if _handler is not None:
             root.removeHandler(_handler)
+        import google.cloud.logging_v2 as cloud_logging
         from google.cloud.logging_v2.handlers.structured_log import StructuredLogHandler
 
+        # The library's one-off "instrumentation" entry would be written twice through root.
+        cloud_logging._instrumentation_emitted = True
         handler = StructuredLogHandler(project_id=project, stream=stream or sys.stdout)
         # Ours run before the library's own filter, which reads record.trace.
         handler.filters[:0] = [RedactionFilter(), ContextFilter(project)]
         root.addHandler(handler)
         root.setLevel(level)
+        logging.getLogger("pyrate_limiter").setLevel(logging.WARNING)
         _handler = handler
         return handler
