@@ -123,10 +123,17 @@ def is_uuid(value: object) -> bool:
     return True
 
 
+def canonical_uuid(value: str) -> str:
+    """A UUID in iconik's spelling (lower case, with dashes), so two spellings compare equal."""
+    return str(uuid.UUID(value))
+
+
 def _optional_uuid(name: str, value: str | None) -> str | None:
-    if value is not None and not is_uuid(value):
+    if value is None:
+        return None
+    if not is_uuid(value):
         raise ConfigError(f"{name} is not a storage id (a UUID): {value!r}")
-    return value
+    return canonical_uuid(value)
 
 
 def _url(name: str, value: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from b2_iconik.config import Settings, is_uuid, parse_formats
+from b2_iconik.config import Settings, canonical_uuid, is_uuid, parse_formats
 from b2_iconik.errors import ConfigError, PayloadError
 
 CONTEXTS = frozenset({"ASSET", "COLLECTION", "BULK", "SAVED_SEARCH"})
@@ -123,7 +123,7 @@ def _uuid_list(body: Mapping[str, Any], name: str) -> tuple[str, ...]:
     for item in value:
         if not is_uuid(item):
             raise PayloadError(name, f"{item!r} is not an iconik id (a UUID)")
-    return tuple(dict.fromkeys(str(item).lower() for item in value))
+    return tuple(dict.fromkeys(canonical_uuid(item) for item in value))
 
 
 def _optional_str(body: Mapping[str, Any], name: str) -> str | None:
@@ -137,7 +137,7 @@ def _storage(query: Mapping[str, str], name: str, default: str | None, env: str)
         raise PayloadError(name, f"is missing: set it on the action URL or as {env}")
     if not is_uuid(value):
         raise PayloadError(name, f"{value!r} is not a storage id (a UUID)")
-    return value.lower()
+    return canonical_uuid(value)
 
 
 def _flag(query: Mapping[str, str], name: str) -> bool:

@@ -251,11 +251,6 @@ def test_equal_storages_refused(ll: str) -> None:
     assert error.field == "ll_storage_id"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: is_uuid accepts a UUID without dashes, but storages are compared as strings "
-    "(only lowercased), so the same storage spelt two ways passes the equal-storages check",
-)
 def test_equal_storages_refused_in_any_spelling() -> None:
     error = options_error({"b2_storage_id": B2, "ll_storage_id": B2.replace("-", "")})
     assert error.field == "ll_storage_id"
