@@ -21,6 +21,15 @@ from typing import Any
 CopyFaultSpec = None | float | Iterable[str] | Mapping[str, Any]
 
 COPY_FAULTS = ("copy_fail", "copy_wrong_size", "copy_stays_open")
+SETTINGS = (
+    "latency",
+    "latency_path",
+    "rate_limit_rps",
+    "error_rate",
+    "error_method",
+    "error_path",
+    *COPY_FAULTS,
+)
 
 
 @dataclass
@@ -90,7 +99,7 @@ class Faults:
             elif name == "fail_next":
                 for item in value or []:
                     self.fail_next(**item)
-            elif name in self.describe():
+            elif name in SETTINGS:
                 setattr(self, name, value)
             else:
                 raise TypeError(f"unknown fault {name!r}")

@@ -84,7 +84,7 @@ class Sandbox:
             per_page_cap=per_page_cap,
             validate=validate,
             empty_lists_404=empty_lists_404,
-            validator=SpecValidator() if validate else None,
+            validator=SpecValidator(),
         )
         self.add_token(self.app_id, self.token)
         self.app = create_app(self.context)
