@@ -1,0 +1,249 @@
+"""The in-process runner (b2_iconik.runners.ThreadRunner): background steps, delays, successors.
+
+The execute function is a fake that records which steps ran (and when) and returns the next
+step; the tests wait on events with timeouts instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from b2_iconik.payload import ActionOptions
+from b2_iconik.runners import ThreadRunner
+from b2_iconik.steps import Step
+
+B2 = "22222222-2222-2222-2222-222222222222"
+LL = "33333333-3333-3333-3333-333333333333"
+OPTIONS = ActionOptions(B2, LL, ("ORIGINAL",))
+WAIT = 5.0  # the most any test waits for something that should happen at once
+
+
+def step(job_id: str, done: int = 0, not_before: float = 0.0) -> Step:
+    return Step("add", job_id, OPTIONS, "token-abcdef", done=done, not_before=not_before)
+
+
+class Recorder:
+    """A fake ``execute``: records (job id, done, time) and follows a successor rule."""
+
+    def __init__(self, successor: Callable[[Step], Step | None] = lambda s: None) -> None:
+        self.ran: list[tuple[str, int, float]] = []
+        self.successor = successor
+        self._events: dict[tuple[str, int], threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def event(self, job_id: str, done: int = 0) -> threading.Event:
+        with self._lock:
+            return self._events.setdefault((job_id, done), threading.Event())
+
+    def __call__(self, s: Step) -> Step | None:
+        with self._lock:
+            self.ran.append((s.job_id, s.done, time.monotonic()))
+        self.event(s.job_id, s.done).set()
+        return self.successor(s)
+
+    def when(self, job_id: str, done: int = 0) -> float:
+        return next(t for j, d, t in self.ran if (j, d) == (job_id, done))
+
+
+@pytest.fixture
+def runners() -> Iterator[list[ThreadRunner]]:
+    """Runners made by a test, shut down after it."""
+    made: list[ThreadRunner] = []
+    yield made
+    for r in made:
+        r.shutdown()
+
+
+def make(
+    runners: list[ThreadRunner], execute: Callable[[Step], Step | None], **kwargs: Any
+) -> ThreadRunner:
+    r = ThreadRunner(execute, **kwargs)
+    runners.append(r)
+    return r
+
+
+# -- start -----------------------------------------------------------------------------------------
+
+
+def test_start_runs_in_the_background(runners: list[ThreadRunner]) -> None:
+    gate = threading.Event()
+    finished = threading.Event()
+
+    def execute(s: Step) -> None:
+        gate.wait(WAIT)
+        finished.set()
+
+    runner = make(runners, execute)
+    started = time.monotonic()
+    runner.start(step("J"))
+    assert time.monotonic() - started < 0.5  # start did not wait for the step
+    assert not finished.is_set()
+    gate.set()
+    assert finished.wait(WAIT)
+
+
+def test_start_follows_successors(runners: list[ThreadRunner]) -> None:
+    recorder = Recorder(lambda s: s.next(done=s.done + 1) if s.done < 3 else None)
+    runner = make(runners, recorder)
+    runner.start(step("J"))
+    assert recorder.event("J", 3).wait(WAIT)
+    assert [(j, d) for j, d, _ in recorder.ran] == [("J", 0), ("J", 1), ("J", 2), ("J", 3)]
+
+
+def test_successor_runs_on_a_pool_thread(runners: list[ThreadRunner]) -> None:
+    names: list[str] = []
+    done = threading.Event()
+
+    def execute(s: Step) -> Step | None:
+        names.append(threading.current_thread().name)
+        if s.done == 0:
+            return s.next(done=1)
+        done.set()
+        return None
+
+    runner = make(runners, execute)
+    runner.start(step("J"))
+    assert done.wait(WAIT)
+    assert all(n.startswith("b2-iconik") for n in names)
+
+
+def test_delayed_step_waits(runners: list[ThreadRunner]) -> None:
+    recorder = Recorder()
+    runner = make(runners, recorder)
+    started = time.monotonic()
+    runner.start(step("J", not_before=time.time() + 0.2))
+    assert not recorder.event("J").wait(0.1)
+    assert recorder.event("J").wait(WAIT)
+    assert recorder.when("J") - started >= 0.18
+
+
+def test_delayed_successor_waits(runners: list[ThreadRunner]) -> None:
+    recorder = Recorder(
+        lambda s: s.next(done=1, not_before=time.time() + 0.2) if s.done == 0 else None
+    )
+    runner = make(runners, recorder)
+    runner.start(step("J"))
+    assert recorder.event("J", 1).wait(WAIT)
+    assert recorder.when("J", 1) - recorder.when("J", 0) >= 0.18
+
+
+def test_delayed_step_holds_no_pool_thread(runners: list[ThreadRunner]) -> None:
+    """With one worker, an immediate step runs while a delayed one waits for its time."""
+    recorder = Recorder()
+    runner = make(runners, recorder, workers=1)
+    started = time.monotonic()
+    runner.start(step("later", not_before=time.time() + 0.3))
+    runner.start(step("now"))
+    assert recorder.event("now").wait(WAIT)
+    assert not recorder.event("later").is_set()
+    assert recorder.when("now") - started < 0.25
+    assert recorder.event("later").wait(WAIT)
+    assert [j for j, _, _ in recorder.ran] == ["now", "later"]
+
+
+def test_injected_clock_sets_the_delay(runners: list[ThreadRunner]) -> None:
+    recorder = Recorder()
+    runner = make(runners, recorder, clock=lambda: 1000.0)
+    runner.start(step("past", not_before=999.0))
+    runner.start(step("soon", not_before=1000.15))
+    assert recorder.event("past").wait(WAIT)
+    assert recorder.event("soon").wait(WAIT)
+    assert recorder.when("soon") - recorder.when("past") >= 0.1
+
+
+def test_crash_is_logged_and_runner_lives_on(
+    runners: list[ThreadRunner], caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder()
+
+    def execute(s: Step) -> Step | None:
+        if s.job_id == "bad":
+            raise RuntimeError("step exploded")
+        return recorder(s)
+
+    runner = make(runners, execute, workers=1)
+    with caplog.at_level(logging.ERROR, logger="b2_iconik.runners"):
+        runner.start(step("bad"))
+        runner.start(step("good"))
+        assert recorder.event("good").wait(WAIT)
+        runner.start(step("good", done=1))
+        assert recorder.event("good", 1).wait(WAIT)
+    crashes = [r for r in caplog.records if r.name == "b2_iconik.runners"]
+    assert len(crashes) == 1
+    assert "bad" in crashes[0].getMessage()
+    assert crashes[0].exc_info is not None
+    assert "step exploded" in str(crashes[0].exc_info[1])
+
+
+# -- run -------------------------------------------------------------------------------------------
+
+
+def test_run_is_synchronous_through_successors(runners: list[ThreadRunner]) -> None:
+    recorder = Recorder(lambda s: s.next(done=s.done + 1) if s.done < 2 else None)
+    runner = make(runners, recorder)
+    runner.run(step("J"))
+    assert [(j, d) for j, d, _ in recorder.ran] == [("J", 0), ("J", 1), ("J", 2)]
+
+
+def test_run_happens_on_the_calling_thread(runners: list[ThreadRunner]) -> None:
+    threads: list[threading.Thread] = []
+
+    def execute(s: Step) -> Step | None:
+        threads.append(threading.current_thread())
+        return s.next(done=1) if s.done == 0 else None
+
+    make(runners, execute).run(step("J"))
+    assert threads == [threading.current_thread()] * 2
+
+
+def test_run_waits_out_delays(runners: list[ThreadRunner]) -> None:
+    recorder = Recorder(
+        lambda s: s.next(done=1, not_before=time.time() + 0.15) if s.done == 0 else None
+    )
+    runner = make(runners, recorder)
+    started = time.monotonic()
+    runner.run(step("J"))
+    assert time.monotonic() - started >= 0.13
+    assert [(j, d) for j, d, _ in recorder.ran] == [("J", 0), ("J", 1)]
+
+
+def test_run_lets_errors_through(runners: list[ThreadRunner]) -> None:
+    def execute(s: Step) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        make(runners, execute).run(step("J"))
+
+
+# -- shutdown --------------------------------------------------------------------------------------
+
+
+def test_shutdown_cancels_pending_timers() -> None:
+    recorder = Recorder()
+    runner = ThreadRunner(recorder)
+    runner.start(step("later", not_before=time.time() + 0.2))
+    runner.shutdown()
+    assert not recorder.event("later").wait(0.4)
+    assert recorder.ran == []
+
+
+def test_shutdown_waits_for_running_steps() -> None:
+    finished = threading.Event()
+    running = threading.Event()
+
+    def execute(s: Step) -> None:
+        running.set()
+        time.sleep(0.1)
+        finished.set()
+
+    runner = ThreadRunner(execute)
+    runner.start(step("J"))
+    assert running.wait(WAIT)
+    runner.shutdown()
+    assert finished.is_set()
