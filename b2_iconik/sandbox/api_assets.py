@@ -45,24 +45,32 @@ def collection_contents(collection_id: str) -> Any:
 
 @api_route(bp, S, "/v1/custom_actions/", ["GET"])
 def list_all_custom_actions() -> Any:
-    return jsonify({"objects": copy.deepcopy(ctx().state.custom_actions_list())})
+    state = ctx().state
+    with state.lock:
+        return jsonify({"objects": copy.deepcopy(state.custom_actions_list())})
 
 
 @api_route(bp, S, "/v1/custom_actions/{context}/", ["GET"])
 def list_custom_actions(context: str) -> Any:
-    return jsonify({"objects": copy.deepcopy(ctx().state.custom_actions_list(context))})
+    state = ctx().state
+    with state.lock:
+        return jsonify({"objects": copy.deepcopy(state.custom_actions_list(context))})
 
 
 @api_route(bp, S, "/v1/custom_actions/{context}/", ["POST"])
 def create_custom_action(context: str) -> Any:
     data = body()
     _require(data, "title", "url")
-    return jsonify(copy.deepcopy(ctx().state.create_custom_action(context, data))), 201
+    state = ctx().state
+    with state.lock:
+        return jsonify(copy.deepcopy(state.create_custom_action(context, data))), 201
 
 
 @api_route(bp, S, "/v1/custom_actions/{context}/{action_id}/", ["GET"])
 def get_custom_action(context: str, action_id: str) -> Any:
-    return jsonify(copy.deepcopy(ctx().state.custom_action(context, action_id)))
+    state = ctx().state
+    with state.lock:
+        return jsonify(copy.deepcopy(state.custom_action(context, action_id)))
 
 
 @api_route(bp, S, "/v1/custom_actions/{context}/{action_id}/", ["PUT", "PATCH"])
@@ -70,10 +78,12 @@ def update_custom_action(context: str, action_id: str) -> Any:
     data = body()
     if request.method == "PUT":
         _require(data, "title", "url")
-    action = ctx().state.update_custom_action(
-        context, action_id, data, replace=request.method == "PUT"
-    )
-    return jsonify(copy.deepcopy(action))
+    state = ctx().state
+    with state.lock:
+        action = state.update_custom_action(
+            context, action_id, data, replace=request.method == "PUT"
+        )
+        return jsonify(copy.deepcopy(action))
 
 
 @api_route(bp, S, "/v1/custom_actions/{context}/{action_id}/", ["DELETE"], strict_slashes=False)

@@ -23,7 +23,9 @@ def create_job() -> Any:
     missing = [n for n in ("title", "type", "status") if not data.get(n)]
     if missing:
         raise BadRequest(*(f"{n}: Missing data for required field." for n in missing))
-    return jsonify(copy.deepcopy(ctx().state.create_job(data))), 201
+    state = ctx().state
+    with state.lock:
+        return jsonify(copy.deepcopy(state.create_job(data))), 201
 
 
 @api_route(bp, "jobs", "/v1/jobs/", ["GET"])
