@@ -318,3 +318,8 @@ def test_main_without_iconik_id_exits_with_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, result.stderr
     assert "ICONIK_ID" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_storage_ids_become_canonical() -> None:
+    s = settings(B2_STORAGE_ID=B2.replace("-", ""), LL_STORAGE_ID=LL.upper())
+    assert (s.b2_storage_id, s.ll_storage_id) == (B2, LL)

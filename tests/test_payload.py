@@ -324,3 +324,16 @@ def test_dry_run_defaults_to_false() -> None:
 def test_dry_run_invalid(value: str) -> None:
     error = options_error({"b2_storage_id": B2, "ll_storage_id": LL, "dry_run": value})
     assert error.field == "dry_run"
+
+
+@pytest.mark.parametrize("spelling", [A1.upper(), A1.replace("-", ""), "{" + A1 + "}"])
+def test_ids_in_any_spelling_become_canonical_and_deduplicated(spelling: str) -> None:
+    action = CustomAction.from_json(body(asset_ids=[spelling, A1, A2]))
+    assert action.asset_ids == (A1, A2)
+
+
+def test_storage_ids_become_canonical() -> None:
+    options = ActionOptions.from_query(
+        {"b2_storage_id": B2.replace("-", ""), "ll_storage_id": LL.upper()}, settings()
+    )
+    assert (options.b2_storage_id, options.ll_storage_id) == (B2, LL)
