@@ -46,10 +46,30 @@ class _IconikRetry(Retry):
     POST (bulk copies, which iconik deduplicates).
     """
 
+    #: The instance-wide limiter; set on per-client subclasses (see :func:`_limited`), because
+    #: urllib3 rebuilds a Retry from its constructor arguments at every attempt.
+    limiter: Any = None
+
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if status_code == 429 and self.total:
             return True
         return super().is_retry(method, status_code, has_retry_after)
+
+    def sleep(self, response: Any = None) -> None:
+        """Back off, then wait for the rate limiter: a retry is a request like any other."""
+        super().sleep(response)
+        if self.limiter is not None:
+            self.limiter.try_acquire("iconik")
+
+
+def _limited(policy: Retry, limiter: Any) -> Retry:
+    """The same policy, whose retries also draw from the instance-wide rate limiter."""
+    if limiter is None or not isinstance(policy, _IconikRetry):
+        return policy
+    kind = type("_LimitedRetry", (type(policy),), {"limiter": limiter})
+    limited = policy.new()
+    limited.__class__ = kind
+    return limited
 
 
 def retry_policy(total: int = 6, backoff_factor: float = 0.5, post: bool = False) -> Retry:
@@ -141,11 +161,14 @@ class IconikClient:
             {"App-ID": app_id, "Auth-Token": token, "Accept": "application/json"}
         )
         self.session.mount(
-            self.base_url + "/", RateLimitedAdapter(limiter, max_retries=retry or retry_policy())
+            self.base_url + "/",
+            RateLimitedAdapter(limiter, max_retries=_limited(retry or retry_policy(), limiter)),
         )
         self.session.mount(
             self.base_url + "/API/files/v1/storages/",
-            RateLimitedAdapter(limiter, max_retries=copy_retry or retry_policy(post=True)),
+            RateLimitedAdapter(
+                limiter, max_retries=_limited(copy_retry or retry_policy(post=True), limiter)
+            ),
         )
 
     def __repr__(self) -> str:

@@ -58,7 +58,7 @@ class ThreadRunner:
         """Run the step (and its successors) in the background, not before ``not_before``."""
         delay = step.not_before - self._clock()
         if delay <= 0:
-            self._executor.submit(self._guarded, step)
+            self._submit(step)
             return
         timer = threading.Timer(delay, self._release, args=(step,))
         timer.daemon = True
@@ -86,7 +86,16 @@ class ThreadRunner:
     def _release(self, step: Step) -> None:
         with self._lock:
             self._timers = {t for t in self._timers if t.is_alive() and t.name != _current()}
-        self._executor.submit(self._guarded, step)
+        self._submit(step)
+
+    def _submit(self, step: Step) -> None:
+        try:
+            self._executor.submit(self._guarded, step)
+        except RuntimeError:  # shut down: the process is stopping
+            log.error(
+                "shutting down: a step of job %s was not run; the job stays unfinished and "
+                "running the action again is safe", step.job_id,
+            )
 
     def _guarded(self, step: Step) -> None:
         """Run a step and schedule its successor; an escaping error is logged, never lost."""

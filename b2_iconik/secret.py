@@ -20,6 +20,7 @@ from b2_iconik.logs import redact
 log = logging.getLogger(__name__)
 
 SECRET_ID = "bz-shared-secret"
+ACCESS_TIMEOUT = 4.0
 _METADATA_PROJECT = "/computeMetadata/v1/project/project-id"
 
 
@@ -59,7 +60,11 @@ def _access_secret(settings: Settings) -> str:
     name = f"projects/{project}/secrets/{SECRET_ID}/versions/latest"
     client = _client(settings)
     try:
-        response = client.access_secret_version(request={"name": name})
+        # One short attempt: requests wait on this lock, and iconik gives up after about 10 s.
+        # A failure is not cached, so the next request tries again.
+        response = client.access_secret_version(
+            request={"name": name}, retry=None, timeout=ACCESS_TIMEOUT
+        )
     except Exception as error:  # google.api_core errors share no base we can import lazily
         raise SecretUnavailable(
             f"cannot read Secret Manager secret {name}: {type(error).__name__}: {error}"

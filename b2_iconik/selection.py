@@ -30,20 +30,27 @@ def expand(client: SelectionSource, selection: CustomAction) -> list[str]:
             selection naming something that does not exist is not silently shrunk).
     """
     assets: dict[str, None] = dict.fromkeys(selection.asset_ids)
-    _walk_collections(client, selection.collection_ids, assets)
-    for search_id in selection.saved_search_ids:
+    seen: set[str] = set()
+    _walk_collections(client, selection.collection_ids, assets, seen)
+    for search_id in dict.fromkeys(selection.saved_search_ids):
         collections: list[str] = []
         for item in _iterate(client.saved_search_results(search_id)):
             _sort(item, assets, collections)
-        _walk_collections(client, collections, assets)
+        _walk_collections(client, collections, assets, seen)
     return list(assets)
 
 
 def _walk_collections(
-    client: SelectionSource, roots: tuple[str, ...] | list[str], assets: dict[str, None]
+    client: SelectionSource,
+    roots: tuple[str, ...] | list[str],
+    assets: dict[str, None],
+    seen: set[str],
 ) -> None:
-    """Breadth-first through collections and their sub-collections, each visited once."""
-    seen: set[str] = set()
+    """Breadth-first through collections and their sub-collections, each visited once.
+
+    ``seen`` is shared by the whole expansion, so a collection reached both directly and
+    through a saved search is still listed only once.
+    """
     queue = deque(roots)
     while queue:
         collection_id = queue.popleft()

@@ -503,11 +503,6 @@ def test_no_cap_without_max_rps(local: HTTPServer) -> None:
     assert elapsed < 0.9
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: RateLimitedAdapter takes one permit per send(), but urllib3 retries inside "
-    "send(), so retried requests (429/5xx) bypass the instance-wide request-rate cap",
-)
 def test_retries_count_against_the_rate_cap(
     local: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -247,3 +247,26 @@ def test_shutdown_waits_for_running_steps() -> None:
     assert running.wait(WAIT)
     runner.shutdown()
     assert finished.is_set()
+
+
+def test_successor_after_shutdown_is_logged_not_lost_silently(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    running, release = threading.Event(), threading.Event()
+
+    def execute(s: Step) -> Step | None:
+        if s.job_id == "first":
+            running.set()
+            release.wait(WAIT)
+            return step("second")
+        return None
+
+    runner = ThreadRunner(execute)
+    runner.start(step("first"))
+    assert running.wait(WAIT)
+    stopper = threading.Thread(target=runner.shutdown)
+    stopper.start()
+    time.sleep(0.05)
+    release.set()
+    stopper.join(WAIT)
+    assert any("second" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)

@@ -277,3 +277,11 @@ def test_secret_from_secret_manager_is_redacted(sm: HTTPServer, log_buffer: io.S
     output = log_buffer.getvalue()
     assert value not in output
     assert output.count("[redacted]") == 2
+
+
+def test_secret_manager_unavailable_fails_after_one_attempt(sm: HTTPServer) -> None:
+    """Requests wait on the secret's lock: a 503 must not be retried for seconds on end."""
+    sm.expect_request(ACCESS).respond_with_json({"error": {"code": 503}}, status=503)
+    with pytest.raises(SecretUnavailable):
+        SharedSecret(sm_settings(sm)).get()
+    assert access_count(sm) == 1

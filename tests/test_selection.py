@@ -183,22 +183,12 @@ def test_large_flat_collection_keeps_order() -> None:
     assert expand(fake, selection(collections=("A",))) == ids
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: each _walk_collections call has its own `seen` set, so a collection already "
-    "walked from collection_ids is listed again when a saved search finds it",
-)
 def test_collection_from_selection_and_saved_search_visited_once() -> None:
     fake = FakeIconik({"A": [asset("a1"), coll("B")], "B": [asset("b1")]}, {"S": [coll("A")]})
     assert expand(fake, selection(collections=("A",), searches=("S",))) == ["a1", "b1"]
     assert fake.collection_calls == {"A": 1, "B": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: each saved search walks its collections with a fresh `seen` set, so a "
-    "collection found by two saved searches is listed twice",
-)
 def test_collection_found_by_two_saved_searches_visited_once() -> None:
     fake = FakeIconik({"A": [asset("a1")]}, {"S1": [coll("A")], "S2": [coll("A")]})
     assert expand(fake, selection(searches=("S1", "S2"))) == ["a1"]

@@ -18,6 +18,7 @@ MISSING, OPEN...) is replaced, the old one marked DELETED. Copy faults (see ``Fa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Mapping
@@ -201,7 +202,16 @@ class CopyEngine:
             self._timers.discard(threading.current_thread())  # type: ignore[arg-type]
             if self._stopped:
                 return
-        self.run_now(parent_id, parts, missing)
+        # NotFound: the catalogue was reset while this copy waited, so nothing is left to copy.
+        with contextlib.suppress(NotFound):
+            self.run_now(parent_id, parts, missing)
+
+    def cancel_pending(self) -> None:
+        """Cancel every copy not yet run, and keep accepting new ones (a reset)."""
+        with self._lock:
+            timers, self._timers = self._timers, set()
+        for timer in timers:
+            timer.cancel()
 
     def run_now(self, parent_id: str, parts: list[_Part], missing: list[str]) -> None:
         """Do the queued work of one job (what the timer calls)."""

@@ -159,6 +159,7 @@ class Sandbox:
 
     def reset(self) -> None:
         """Empty the catalogue and records and turn faults off (credentials stay)."""
+        self.copies.cancel_pending()  # they would otherwise land in the emptied catalogue
         self.state.reset()
         self.faults.clear()
         self.requests.clear()
