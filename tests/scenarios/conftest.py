@@ -137,11 +137,16 @@ def plugin_server(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture
 def sb(sandbox: Sandbox) -> Iterator[Sandbox]:
-    """The sandbox, emptied, with faults off; fails the test on any safety violation."""
+    """The sandbox, emptied, with faults off.
+
+    Fails the test on any safety violation, and on any request body the plugin sent that does
+    not match iconik's spec (the sandbox validates each against its trimmed copy of the spec).
+    """
     sandbox.reset()
     yield sandbox
     oracle: SafetyOracle = sandbox.oracle  # type: ignore[attr-defined]
     assert oracle.violations == [], "LucidLink copies deleted without a verified B2 copy"
+    assert sandbox.spec_violations == [], "the plugin sent a body iconik's spec refuses"
     sandbox.faults.clear()
 
 
