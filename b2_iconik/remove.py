@@ -107,6 +107,9 @@ def check_and_remove(client: IconikClient, step: Step, asset_id: str) -> Outcome
         )
     except IconikError as error:
         return Outcome(asset_id, _error_state(error), f"could not read its files: {error}")
+    except Exception as error:  # unexpected data: this asset fails, the others go on
+        log.exception("checking asset %s failed unexpectedly", asset_id)
+        return Outcome(asset_id, FAIL, f"internal error: {type(error).__name__}: {error}")
     if options.dry_run:
         return _dry_run_outcome(check)
     removed, problems = _delete_verified(client, check)

@@ -107,17 +107,19 @@ def _check_file_set(
 ) -> FileSetCheck:
     """The verdict on one LucidLink file set against every ACTIVE B2 file set of its format."""
     ll_id = str(ll_set["id"])
-    ll_files = files_by_set.get(ll_id, [])
+    listed = files_by_set.get(ll_id, [])
+    ll_files = _live(listed)
 
     def verdict(v: Verdict, reason: str = "") -> FileSetCheck:
         return FileSetCheck(format_name, ll_id, v, f"{format_name}: {reason}" if reason else "")
 
-    if not _complete(ll_set, ll_files):
+    if not _complete(ll_set, listed):
         return verdict(Verdict.PENDING, "LucidLink file list is incomplete; checking again")
     if not b2_sets:
         return verdict(Verdict.COPY_NEEDED, "no copy on B2")
-    results = [_compare(ll_files, b2_set, files_by_set.get(str(b2_set["id"]), []))
-               for b2_set in b2_sets]
+    results = [
+        _compare(ll_files, b2_set, files_by_set.get(str(b2_set["id"]), [])) for b2_set in b2_sets
+    ]
     if any(result is Verdict.VERIFIED for result, _ in results):
         return verdict(Verdict.VERIFIED)
     best = min((result for result, _ in results), key=_HOPE.index)
@@ -125,10 +127,11 @@ def _check_file_set(
     return verdict(best, "; ".join(dict.fromkeys(reasons)))
 
 
-def _compare(ll_files: list[Json], b2_set: Json, b2_files: list[Json]) -> tuple[Verdict, str]:
-    """Compare one B2 file set with the LucidLink files."""
-    if not _complete(b2_set, b2_files):
+def _compare(ll_files: list[Json], b2_set: Json, listed: list[Json]) -> tuple[Verdict, str]:
+    """Compare one B2 file set (all the files listed for it) with the live LucidLink files."""
+    if not _complete(b2_set, listed):
         return Verdict.PENDING, "B2 file list is incomplete"
+    b2_files = _live(listed)
     if not b2_files:
         return Verdict.COPY_NEEDED, "the B2 copy has no files"
     statuses = {str(f.get("status")) for f in b2_files}
@@ -190,10 +193,19 @@ def _difference(ll_file: Json, b2_files: list[Json]) -> str:
     return f"no B2 file matches LucidLink file {_name(ll_file)} ({ll_file.get('size')} bytes)"
 
 
-def _complete(file_set: Json, files: list[Json]) -> bool:
-    """False when iconik's file count for the set disagrees with the files listed."""
+def _complete(file_set: Json, listed: list[Json]) -> bool:
+    """False when fewer files are listed than iconik counts for the set: a cut-short listing.
+
+    iconik does not say whether ``file_count`` includes deleted files, so only a listing
+    *shorter* than the count (of every file listed, deleted ones included) is suspect.
+    """
     count = file_set.get("file_count")
-    return count is None or count == len(files)
+    return not isinstance(count, int) or len(listed) >= count
+
+
+def _live(files: list[Json]) -> list[Json]:
+    """The files that are content: a DELETED file in an ACTIVE file set is not."""
+    return [f for f in files if f.get("status") != "DELETED"]
 
 
 def _format_ids(formats: list[Json], names: tuple[str, ...]) -> dict[str, str]:

@@ -200,3 +200,25 @@ def test_storage_ids_compared_without_case():
     sets = [file_set("ll", LL.upper()), file_set("b2", B2.upper())]
     result, _ = verdicts(sets, [file("ll"), file("b2")])
     assert result == [Verdict.VERIFIED]
+
+
+def test_deleted_files_are_not_content_on_either_side():
+    files = [file("ll"), file("ll", size=7, status="DELETED", name="old"),
+             file("b2"), file("b2", size=9, status="DELETED", name="older")]
+    result, _ = verdicts([file_set("ll", LL), file_set("b2", B2)], files)
+    assert result == [Verdict.VERIFIED]
+
+
+def test_a_deleted_b2_file_cannot_stand_for_a_live_lucidlink_file():
+    files = [file("ll", name="a"), file("ll", 50, name="b"),
+             file("b2", name="a"), file("b2", 50, status="DELETED", name="b")]
+    result, _ = verdicts([file_set("ll", LL), file_set("b2", B2)], files)
+    assert Verdict.VERIFIED not in result
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_file_count_with_or_without_deleted_files_is_complete(count):
+    files = [file("ll"), file("b2"), file("b2", status="DELETED", name="old")]
+    result, _ = verdicts([file_set("ll", LL, file_count=1), file_set("b2", B2, file_count=count)],
+                         files)
+    assert result == [Verdict.VERIFIED]
