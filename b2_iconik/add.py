@@ -17,8 +17,9 @@ from b2_iconik.steps import WATCH, CopyRequest, Step
 
 log = logging.getLogger(__name__)
 
-SUCCEEDED = frozenset({"FINISHED", "FINISHED_WITH_WARNING", "SKIPPED"})
-FAILED = frozenset({"FAILED", "ABORTED"})
+SUCCEEDED = frozenset({"FINISHED", "SKIPPED"})
+#: Ended, but maybe not for every asset: the failed child transfers say which.
+PARTLY = frozenset({"FINISHED_WITH_WARNING", "FAILED", "ABORTED"})
 MAX_WATCH_SECONDS = 300.0
 
 
@@ -76,10 +77,8 @@ def _watch(client: IconikClient, step: Step, now: float, recheck_seconds: float)
         status = (job or {}).get("status")
         if status in SUCCEEDED:
             continue
-        if job is None or status in FAILED:
-            why = (job or {}).get("error_message") or (job or {}).get("message") or status
-            reason = f"{copy.format_name}: iconik copy job {copy.job_id} {why or 'not found'}"
-            failures.extend((a, reason) for a in copy.asset_ids)
+        if job is None or status in PARTLY:
+            failures.extend(_failed_assets(client, copy, job))
         elif now >= step.deadline:
             reason = f"{copy.format_name}: copy job {copy.job_id} still {status} after the wait"
             failures.extend((a, reason) for a in copy.asset_ids)
@@ -98,6 +97,34 @@ def _watch(client: IconikClient, step: Step, now: float, recheck_seconds: float)
         )
         return step.next(round=step.round + 1, not_before=now + delay)
     return _finish(client, step)
+
+
+def _failed_assets(
+    client: IconikClient, copy: CopyRequest, job: dict[str, object] | None
+) -> list[tuple[str, str]]:
+    """Which assets of an ended copy job failed, and why.
+
+    iconik runs a bulk copy as one child transfer per asset; the failed children name their
+    asset. When they cannot be read (or name none of ours) every asset of the copy is reported:
+    better a false alarm than a missed one.
+    """
+    if job is None:
+        return [(a, f"{copy.format_name}: iconik copy job {copy.job_id} not found")
+                for a in copy.asset_ids]
+    failed: list[tuple[str, str]] = []
+    try:
+        for child in client.child_jobs(copy.job_id):
+            asset = str(child.get("object_id") or "")
+            if asset in copy.asset_ids and child.get("status") in ("FAILED", "ABORTED"):
+                why = child.get("error_message") or child.get("message") or child.get("status")
+                failed.append((asset, f"{copy.format_name}: copy failed: {why}"))
+    except IconikError as error:
+        log.warning("could not list the transfers of copy job %s: %s", copy.job_id, error)
+    if failed:
+        return failed
+    why = job.get("error_message") or job.get("message") or job.get("status")
+    return [(a, f"{copy.format_name}: iconik copy job {copy.job_id} {why}")
+            for a in copy.asset_ids]
 
 
 def _finish(client: IconikClient, step: Step) -> None:

@@ -279,6 +279,13 @@ class IconikClient:
         """The job, or None when iconik does not know it."""
         return self._call("GET", f"/API/jobs/v1/jobs/{job_id}/", missing_ok=True)
 
+    def child_jobs(self, parent_id: str, status: str | None = None) -> list[Json]:
+        """The jobs iconik made under a parent job (a bulk copy's per-asset transfers)."""
+        params: dict[str, Any] = {"parent_id": parent_id, "per_page": PER_PAGE}
+        if status:
+            params["status"] = status
+        return list(self._pages("/API/jobs/v1/jobs/", params))
+
     # -- custom actions --------------------------------------------------------------------
 
     def list_custom_actions(self) -> list[Json]:

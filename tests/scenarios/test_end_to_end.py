@@ -223,3 +223,31 @@ def test_log_lines_are_json_with_trace_and_job_and_no_secrets(sb, plugin_server)
     assert len(mine) >= 3
     assert all(line["severity"] in ("INFO", "WARNING", "ERROR") for line in mine)
     assert all(trace in line["logging.googleapis.com/trace"] for line in mine)
+
+
+def test_add_names_exactly_the_assets_whose_copies_failed(sb, plugin_server):
+    ids = seed(sb, assets=8, on_ll=0.0, b2_missing=0, b2_wrong_size=0, b2_bad_status=0,
+               duplicates=0)
+    failing = ids.asset_ids[:2]
+    sb.faults.configure(copy_fail=failing)
+    answer = click(plugin_server, "add", ids, {"asset_ids": ids.asset_ids}, sb.token)
+    job = wait_for_job(sb, answer.json()["job_id"])
+    assert job["status"] == "FAILED"
+    for asset in failing:
+        assert asset in job["message"]
+        assert not on_storage(sb, asset, ids.ll_storage_id)
+    for asset in ids.asset_ids[2:]:
+        assert asset not in job["message"]
+        assert on_storage(sb, asset, ids.ll_storage_id)
+    assert "Copied 6 of 8 assets" in job["message"]
+
+
+def test_add_reports_copies_still_open_after_the_wait(sb, plugin_server):
+    ids = seed(sb, assets=3, on_ll=0.0, b2_missing=0, b2_wrong_size=0, b2_bad_status=0,
+               duplicates=0)
+    sb.faults.configure(copy_stays_open=[ids.asset_ids[0]])
+    answer = click(plugin_server, "add", ids, {"asset_ids": ids.asset_ids}, sb.token,
+                   query="&formats=ORIGINAL")
+    job = wait_for_job(sb, answer.json()["job_id"], timeout=WAIT_SECONDS + 20)
+    assert job["status"] == "FAILED"
+    assert "after the wait" in job["message"]
