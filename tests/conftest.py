@@ -30,6 +30,12 @@ def _restore_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    """pytest-httpserver's ``httpserver`` on 127.0.0.1 (its default, localhost, may be ::1)."""
+    return ("127.0.0.1", 0)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_rate_limiters() -> Iterator[None]:
     """Each test gets its own instance-wide limiters, so tests never wait on each other."""

@@ -55,21 +55,10 @@ def mock() -> Iterator[responses.RequestsMock]:
         yield rsps
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    s = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    s.start()
-    yield s
-    s.clear()
-    if s.is_running():
-        s.stop()
-
-
 @pytest.fixture
-def local(server: HTTPServer) -> Iterator[HTTPServer]:
-    server.clear()
-    yield server
-    server.clear()
+def local(httpserver: HTTPServer) -> HTTPServer:
+    """A local server on 127.0.0.1 (see httpserver_listen_address), cleared per test."""
+    return httpserver
 
 
 def base_of(server: HTTPServer) -> str:

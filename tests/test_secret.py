@@ -33,22 +33,10 @@ ACCESS = "/v1/projects/proj/secrets/bz-shared-secret/versions/latest:access"
 METADATA = "/computeMetadata/v1/project/project-id"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    s = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    s.start()
-    yield s
-    s.clear()
-    if s.is_running():
-        s.stop()
-
-
 @pytest.fixture
-def sm(server: HTTPServer) -> Iterator[HTTPServer]:
+def sm(httpserver: HTTPServer) -> HTTPServer:
     """The fake Secret Manager (also used as the fake metadata server), cleared per test."""
-    server.clear()
-    yield server
-    server.clear()
+    return httpserver
 
 
 @pytest.fixture
