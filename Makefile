@@ -12,8 +12,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-test: $(STAMP)
-	$(PY) -m ruff check .
+test: lint
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
@@ -21,6 +20,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy b2_iconik main.py
 
 sandbox: $(STAMP)
 	$(PY) -m b2_iconik.sandbox --port 8900 --seed demo

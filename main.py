@@ -6,10 +6,14 @@ plugin is built once, at import, so a bad setting stops start-up with one clear 
 """
 
 import sys
+from typing import TYPE_CHECKING
 
 from b2_iconik.app import build_plugin
 from b2_iconik.errors import ConfigError
 from b2_iconik.web import Request
+
+if TYPE_CHECKING:
+    from flask import Request as FlaskRequest
 
 try:
     plugin = build_plugin()
@@ -18,7 +22,7 @@ except ConfigError as bad_setting:
     raise SystemExit(1) from None
 
 
-def iconik_handler(request):  # type: ignore[no-untyped-def]
+def iconik_handler(request: "FlaskRequest") -> tuple[str, int, dict[str, str]]:
     """Answer one iconik custom-action request (a ``flask.Request``)."""
     answer = plugin.handle(
         Request(

@@ -66,7 +66,8 @@ def run(client: IconikClient, step: Step, now: float, recheck_seconds: float) ->
         return step
     if copies:
         return step.next(stage=WATCH, not_before=now + recheck_seconds)
-    return _finish(client, step)
+    _finish(client, step)
+    return None
 
 
 def _watch(client: IconikClient, step: Step, now: float, recheck_seconds: float) -> Step | None:
@@ -96,7 +97,8 @@ def _watch(client: IconikClient, step: Step, now: float, recheck_seconds: float)
             f"Waiting for {len(running)} iconik copy job(s) to finish",
         )
         return step.next(round=step.round + 1, not_before=now + delay)
-    return _finish(client, step)
+    _finish(client, step)
+    return None
 
 
 def _failed_assets(
@@ -141,4 +143,3 @@ def _finish(client: IconikClient, step: Step) -> None:
             f"Copied {copied} of {jobs.assets_phrase(step.total)} ({formats}) from B2 to LucidLink."
         )
     jobs.finish(client, step.job_id, step.total, summary, step.failures, step.options.dry_run)
-    return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import Any
 
 import requests
 
@@ -83,7 +84,7 @@ def _access_secret(settings: Settings) -> str:
     return value
 
 
-def _client(settings: Settings):  # type: ignore[no-untyped-def]
+def _client(settings: Settings) -> Any:
     """A Secret Manager client on its REST transport (light, and testable against a local server).
 
     With ``SECRET_MANAGER_ENDPOINT`` set (tests, local runs), it talks to that endpoint with
