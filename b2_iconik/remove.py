@@ -11,6 +11,7 @@ then stays on LucidLink, untouched, and is reported.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,7 +52,13 @@ def run(client: IconikClient, step: Step, now: float, recheck_seconds: float) ->
     chunk, rest = step.todo[:CHUNK], step.todo[CHUNK:]
     final = now >= step.deadline
     with ThreadPoolExecutor(max_workers=min(PARALLEL, max(1, len(chunk)))) as pool:
-        outcomes = list(pool.map(lambda a: check_and_remove(client, step, a), chunk))
+        # Each task runs in a copy of this thread's context, so its log lines keep the job id
+        # and the trace (context variables do not cross into pool threads by themselves).
+        futures = [
+            pool.submit(contextvars.copy_context().run, check_and_remove, client, step, asset)
+            for asset in chunk
+        ]
+        outcomes = [future.result() for future in futures]
     copy_counts = _request_copies(client, step, outcomes)
     done, failures, waiting = step.done, list(step.failures), list(step.waiting)
     for outcome in outcomes:
