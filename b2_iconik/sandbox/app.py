@@ -54,7 +54,7 @@ class Context:
 
 def ctx() -> Context:
     """The sandbox context of the running app."""
-    return current_app.extensions["sandbox"]  # type: ignore[no-any-return]
+    return current_app.extensions["sandbox"]
 
 
 def api_route(

@@ -199,7 +199,7 @@ class CopyEngine:
 
     def _fire(self, parent_id: str, parts: list[_Part], missing: list[str]) -> None:
         with self._lock:
-            self._timers.discard(threading.current_thread())  # type: ignore[arg-type]
+            self._timers.discard(threading.current_thread())
             if self._stopped:
                 return
         # NotFound: the catalogue was reset while this copy waited, so nothing is left to copy.

@@ -6,6 +6,7 @@ plugin's tests check that tokens do not leak, so the sandbox must not be a place
 
 from __future__ import annotations
 
+import builtins
 import re
 import threading
 from collections.abc import Iterator
@@ -67,7 +68,7 @@ class RequestLog:
 
     def filter(
         self, method: str | None = None, path_regex: str | None = None, status: int | None = None
-    ) -> list[RecordedRequest]:
+    ) -> builtins.list[RecordedRequest]:
         """Records with this method, a path the regex is found in, and this status."""
         pattern = re.compile(path_regex) if path_regex else None
         return [
@@ -94,6 +95,6 @@ class RequestLog:
             best = max(best, end - start + 1)
         return best
 
-    def to_list(self) -> list[dict[str, Any]]:
+    def to_list(self) -> builtins.list[dict[str, Any]]:
         """JSON-able form of every record."""
         return [r.to_dict() for r in self.list()]

@@ -55,7 +55,9 @@ class Catalogue:
         unknown = set(data) - known
         if unknown:
             raise TypeError(f"unknown catalogue fields: {sorted(unknown)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
         return cls(**values)
 
 
@@ -188,7 +190,7 @@ def _asset(
         on_b2 = on_ll = True
     getattr(result, category).append(asset_id)
     for fmt_index, fmt in enumerate(catalogue.formats):
-        files = [
+        files: list[Record] = [
             {
                 "size": rng.randint(1_000_000, 5_000_000_000),
                 "checksum": (

@@ -9,9 +9,14 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import (
+    BaseWSGIServer,
+    ThreadedWSGIServer,
+    WSGIRequestHandler,
+    make_server,
+)
 
 from b2_iconik.sandbox.app import Context, create_app
 from b2_iconik.sandbox.copies import CopyEngine
@@ -96,14 +101,20 @@ class Sandbox:
         """Bind and serve on a daemon thread; returns self."""
         if self._server is not None:
             return self
-        self._server = make_server(
-            self.host,
-            self.port,
-            self.app,
-            threaded=True,
-            request_handler=None if self.log_requests else _QuietHandler,
+        # threaded=True (one process): make_server builds a ThreadedWSGIServer, though it is
+        # annotated as returning the base class.
+        server = cast(
+            ThreadedWSGIServer,
+            make_server(
+                self.host,
+                self.port,
+                self.app,
+                threaded=True,
+                request_handler=None if self.log_requests else _QuietHandler,
+            ),
         )
-        self._server.daemon_threads = True
+        server.daemon_threads = True
+        self._server = server
         self.port = self._server.server_port
         self._thread = threading.Thread(
             target=self._server.serve_forever,

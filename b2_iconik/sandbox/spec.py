@@ -20,7 +20,7 @@ SERVICES = ("files", "assets", "search", "jobs")
 @cache
 def load_spec(service: str) -> dict[str, Any]:
     """The trimmed spec of one iconik service (``files``, ``assets``, ``search``, ``jobs``)."""
-    return json.loads((SPEC_DIR / f"{service}.json").read_text())  # type: ignore[no-any-return]
+    return json.loads((SPEC_DIR / f"{service}.json").read_text())
 
 
 def _schema_ref(operation: dict[str, Any], *keys: str) -> dict[str, Any] | None:

@@ -137,7 +137,7 @@ class State:
                     "scan": True,
                 }
             )
-            storage = {
+            storage: Record = {
                 "id": self.new_id(),
                 "name": name,
                 "method": method,
@@ -165,7 +165,7 @@ class State:
         """Create an asset (type ASSET, status ACTIVE)."""
         with self.lock:
             stamp = now_iso()
-            asset = {
+            asset: Record = {
                 "id": self.new_id(),
                 "title": title,
                 "type": "ASSET",
@@ -199,7 +199,7 @@ class State:
             if existing is not None:
                 return existing
             stamp = now_iso()
-            fmt = {
+            fmt: Record = {
                 "id": self.new_id(),
                 "asset_id": asset_id,
                 "name": name,
@@ -414,7 +414,7 @@ class State:
                 parent = self.collection(parent_id)
                 parents = [*parent["parents"], parent_id]
             stamp = now_iso()
-            coll = {
+            coll: Record = {
                 "id": self.new_id(),
                 "title": title,
                 "object_type": "collections",
@@ -467,7 +467,7 @@ class State:
             for asset_id in ids:
                 self.asset(asset_id)
             stamp = now_iso()
-            search = {
+            search: Record = {
                 "id": self.new_id(),
                 "name": name,
                 "asset_ids": ids,
@@ -653,7 +653,7 @@ class State:
             if body.get("context", context) != context:
                 raise BadRequest("context in the body does not match the path")
             stamp = now_iso()
-            action = {
+            action: Record = {
                 "type": "POST",
                 "headers": {},
                 "app_id": None,
