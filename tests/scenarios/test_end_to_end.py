@@ -221,8 +221,9 @@ def test_log_lines_are_json_with_trace_and_job_and_no_secrets(sb, plugin_server)
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     mine = [line for line in lines if line.get("job_id") == job_id]
     assert len(mine) >= 3
-    deletions = [line for line in lines if "deleted LucidLink file set" in line["message"]
-                 and ids.asset_ids[0] in line["message"]]
+    start = next(i for i, line in enumerate(lines) if line.get("job_id") == job_id)
+    deletions = [line for line in lines[start:] if "deleted LucidLink file set" in
+                 line.get("message", "") and ids.asset_ids[0] in line["message"]]
     assert deletions and all(line in mine for line in deletions)  # pool threads keep the id
     assert all(line["severity"] in ("INFO", "WARNING", "ERROR") for line in mine)
     assert all(trace in line["logging.googleapis.com/trace"] for line in mine)
