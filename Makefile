@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The Cloud Tasks emulator needs protobuf<5: a virtualenv of its own, for the tests.
+TASKS_VENV  := .venv-tasks
+TASKS_STAMP := $(TASKS_VENV)/.installed
 
 .PHONY: test demo lint sandbox clean
 
@@ -12,7 +15,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-test: lint
+$(TASKS_STAMP): requirements-emulator.txt
+	$(PYTHON) -m venv $(TASKS_VENV)
+	$(TASKS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TASKS_VENV)/bin/python -m pip install --quiet -r requirements-emulator.txt
+	touch $(TASKS_STAMP)
+
+test: lint $(TASKS_STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
@@ -26,4 +35,4 @@ sandbox: $(STAMP)
 	$(PY) -m b2_iconik.sandbox --port 8900 --seed demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(TASKS_VENV) .pytest_cache

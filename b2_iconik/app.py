@@ -1,5 +1,8 @@
 """Assembles the plugin from the settings: secret, worker, runner, logging.
 
+The runner is the one choice configuration makes: Cloud Tasks when ``TASKS_QUEUE`` is set,
+otherwise a bounded pool in this process. Nothing else branches on it.
+
 Kept apart from ``main.py`` so the standalone server, the demo and the tests build exactly what
 the Cloud Function runs.
 """
@@ -7,10 +10,10 @@ the Cloud Function runs.
 from __future__ import annotations
 
 from b2_iconik.config import Settings
-from b2_iconik.errors import ConfigError
 from b2_iconik.logs import setup_logging
 from b2_iconik.runners import ThreadRunner
 from b2_iconik.secret import SharedSecret
+from b2_iconik.tasks import CloudTasksRunner
 from b2_iconik.web import Plugin
 from b2_iconik.worker import Worker
 
@@ -19,16 +22,15 @@ def build_plugin(settings: Settings | None = None, configure_logging: bool = Tru
     """Build the plugin.
 
     Raises:
-        ConfigError: a setting is missing or malformed.
+        ConfigError: a setting is missing or malformed (from ``Settings.from_env``).
     """
     settings = settings or Settings.from_env()
-    if settings.tasks_queue:
-        raise ConfigError(
-            "TASKS_QUEUE is set, but this version runs background steps in-process only; "
-            "unset TASKS_QUEUE and TASKS_URL"
-        )
     if configure_logging:
         setup_logging(project=settings.google_cloud_project)
     worker = Worker(settings)
+    secret = SharedSecret(settings)
+    if settings.tasks_queue:
+        queued = CloudTasksRunner(settings, secret, worker.execute)
+        return Plugin(settings, secret, worker, queued, accepts_steps=True)
     runner = ThreadRunner(worker.execute, workers=settings.worker_threads)
-    return Plugin(settings, SharedSecret(settings), worker, runner)
+    return Plugin(settings, secret, worker, runner)

@@ -34,6 +34,7 @@ from b2_iconik.payload import ActionOptions, CustomAction
 from b2_iconik.runners import Runner
 from b2_iconik.secret import SharedSecret
 from b2_iconik.steps import Step
+from b2_iconik.tasks import STEP_HEADER
 from b2_iconik.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -118,12 +119,14 @@ class Plugin:
         worker: Worker,
         runner: Runner,
         storages: StorageCache | None = None,
+        accepts_steps: bool = False,
     ) -> None:
         self.settings = settings
         self.secret = secret
         self.worker = worker
         self.runner = runner
         self.storages = storages or StorageCache()
+        self.accepts_steps = accepts_steps
 
     def handle(self, request: Request) -> Response:
         """Answer one request; never raises."""
@@ -164,6 +167,8 @@ class Plugin:
                 "missing or wrong shared secret",
                 **{"WWW-Authenticate": f'SharedSecret header="{SECRET_HEADER}"'},
             )
+        if any(k.lower() == STEP_HEADER.lower() for k in request.headers):
+            return self._run_step(request, operation)
         action = CustomAction.from_json(_read_json(request))
         redact(action.auth_token)
         options = ActionOptions.from_query(request.query, self.settings)
@@ -189,6 +194,26 @@ class Plugin:
                 "message": f"{jobs.title(operation, action.describe(), options.dry_run)}: started",
             },
         )
+
+    def _run_step(self, request: Request, operation: str) -> Response:
+        """Run one background step delivered by Cloud Tasks, then queue the next.
+
+        Only a deployment that queues its steps takes them: elsewhere a marked request is
+        refused, so no one can make an in-process instance run arbitrary work synchronously.
+        """
+        if not self.accepts_steps:
+            raise PayloadError(STEP_HEADER, "this deployment runs its steps in-process")
+        try:
+            step = Step.from_json(_read_body(request))
+        except (ValueError, KeyError, TypeError):
+            raise PayloadError("body", "is not a background step") from None
+        if step.operation != operation:
+            raise PayloadError("body", f"is a {step.operation} step, sent to …/{operation}")
+        redact(step.auth_token)
+        with log_context(job_id=step.job_id, trace=step.trace):
+            log.info("running a %s step from the queue", step.stage)
+            self.runner.run(step)
+        return Response(200, {"job_id": step.job_id, "stage": step.stage})
 
     def _authentic(self, request: Request) -> bool:
         """Compare the shared-secret header with the secret in constant time."""
@@ -223,13 +248,19 @@ class Plugin:
             self.storages.remember(storage_id)
 
 
-def _read_json(request: Request) -> Any:
-    """The body as JSON, refusing more than 1 MiB before reading it whole."""
+def _read_body(request: Request) -> bytes:
+    """The body, refusing more than 1 MiB before reading it whole."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise PayloadError("body", f"is larger than {MAX_BODY} bytes", status=413)
     raw = request.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         raise PayloadError("body", f"is larger than {MAX_BODY} bytes", status=413)
+    return raw
+
+
+def _read_json(request: Request) -> Any:
+    """The body as JSON."""
+    raw = _read_body(request)
     if not raw.strip():
         raise PayloadError("body", "is empty: expected iconik's custom-action JSON")
     try:

@@ -294,3 +294,56 @@ def test_secret_and_token_never_logged(client, iconik, capsys):
     out = capsys.readouterr().out
     assert "accepted remove" in out
     assert SECRET not in out and TOKEN not in out
+
+
+def test_step_request_refused_when_steps_run_in_process(client, runner):
+    answer = client.post("/remove", data=b"{}", content_type="application/json",
+                         headers={"x-bz-secret": SECRET, "X-B2-Iconik-Step": "process"})
+    assert answer.status_code == 400
+    assert "X-B2-Iconik-Step" in answer.get_json()["error"]
+    assert not runner.started
+
+
+def _queued_plugin():
+    from b2_iconik.app import build_plugin
+    from b2_iconik.config import Settings
+
+    settings = Settings(iconik_id="app", iconik_url=ICONIK, shared_secret=SECRET,
+                        tasks_queue="projects/p/locations/l/queues/q", tasks_url="http://x/")
+    plugin = build_plugin(settings, configure_logging=False)
+    plugin.runner = RecordingRunner()
+    return plugin
+
+
+def _step_request(path: str, data: bytes):
+    import io
+
+    from b2_iconik.web import Request
+
+    return Request("POST", path, {"x-bz-secret": SECRET, "X-B2-Iconik-Step": "process"}, {},
+                   io.BytesIO(data).read, len(data))
+
+
+def test_step_request_runs_the_step_when_steps_are_queued():
+    from b2_iconik.payload import ActionOptions
+    from b2_iconik.steps import PROCESS, Step
+
+    plugin = _queued_plugin()
+    step = Step("remove", JOB, ActionOptions(B2, LL, ("ORIGINAL",)), TOKEN, stage=PROCESS)
+    answer = plugin.handle(_step_request("/remove", step.to_json().encode()))
+    assert (answer.status, answer.body["job_id"]) == (200, JOB)
+    assert plugin.runner.started == [step]
+
+
+@pytest.mark.parametrize(("path", "data"), [("/remove", b"{}"), ("/remove", b"[not json"),
+                                            ("/add", None)])
+def test_bad_step_request_gets_400(path, data):
+    from b2_iconik.payload import ActionOptions
+    from b2_iconik.steps import Step
+
+    plugin = _queued_plugin()
+    if data is None:  # a remove step sent to …/add
+        data = Step("remove", JOB, ActionOptions(B2, LL, ("ORIGINAL",)), TOKEN).to_json().encode()
+    answer = plugin.handle(_step_request(path, data))
+    assert answer.status == 400
+    assert not plugin.runner.started

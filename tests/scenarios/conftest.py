@@ -92,11 +92,8 @@ def sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
-@pytest.fixture(scope="session")
-def plugin_server(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def serve_plugin(sandbox: Sandbox, log_path: Path, port: int, **extra: str) -> Iterator[dict]:
     """``functions-framework --target iconik_handler`` as a subprocess, logs to a file."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("logs") / "plugin.log"
     env = {
         "PATH": os.environ.get("PATH", ""),
         "ICONIK_ID": sandbox.app_id,
@@ -107,6 +104,7 @@ def plugin_server(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) ->
         "REMOVE_RECHECK_SECONDS": "0.2",
         "ICONIK_MAX_RPS": "300",
         "PYTHONUNBUFFERED": "1",
+        **extra,
     }
     with open(log_path, "w") as log:
         process = subprocess.Popen(
@@ -115,24 +113,38 @@ def plugin_server(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) ->
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url + "/health", timeout=1)
-            break
-        except requests.ConnectionError:
-            if process.poll() is not None:
-                raise RuntimeError(log_path.read_text()) from None
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError("the plugin server did not start:\n" + log_path.read_text())
+    wait_for_port(port, process, log_path)
     yield {"url": url, "log": log_path}
     process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log_path: Path) -> None:
+    """Poll until something listens on 127.0.0.1:port, or fail with the process's output."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if process.poll() is not None:
+            raise RuntimeError(log_path.read_text())
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"nothing listened on port {port}:\n" + log_path.read_text())
+
+
+def free_port() -> int:
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def plugin_server(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The plugin running its steps in-process (the default)."""
+    log_path = tmp_path_factory.mktemp("logs") / "plugin.log"
+    yield from serve_plugin(sandbox, log_path, _free_port())
 
 
 @pytest.fixture
