@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from b2_iconik.config import Settings
+from b2_iconik.errors import PluginError
 from b2_iconik.secret import SharedSecret
 from b2_iconik.steps import Step
 
@@ -26,8 +27,15 @@ log = logging.getLogger(__name__)
 STEP_HEADER = "X-B2-Iconik-Step"
 #: Cloud Tasks' longest dispatch deadline: a step must answer within it.
 DISPATCH_DEADLINE_SECONDS = 1800
+#: The most a task's body may hold (Cloud Tasks takes 1 MB; the function reads 1 MiB).
+MAX_TASK_BODY = 1_000_000
 
 Execute = Callable[[Step], "Step | None"]
+GiveUp = Callable[[Step, str], None]
+
+
+class StepTooLarge(PluginError):
+    """A step's state no longer fits in a task (a selection of many thousands of assets)."""
 
 
 class CloudTasksRunner:
@@ -37,6 +45,7 @@ class CloudTasksRunner:
         settings: ``TASKS_QUEUE``, ``TASKS_URL`` and, for local runs, the emulator's address.
         secret: the shared secret, sent with each task so the function accepts it.
         execute: runs one step and returns the next (``Worker.execute``).
+        give_up: ends a step's job FAILED with a reason (``Worker.give_up``).
         clock: wall-clock seconds, to decide whether a step is for later.
     """
 
@@ -45,6 +54,7 @@ class CloudTasksRunner:
         settings: Settings,
         secret: SharedSecret,
         execute: Execute,
+        give_up: GiveUp | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not settings.tasks_queue or not settings.tasks_url:
@@ -54,6 +64,7 @@ class CloudTasksRunner:
         self._emulator = settings.cloud_tasks_emulator_host
         self._secret = secret
         self._execute = execute
+        self._give_up = give_up
         self._clock = clock
         self._client: Any = None
         self._lock = threading.Lock()
@@ -62,18 +73,32 @@ class CloudTasksRunner:
         """Queue the step as a task (scheduled for ``not_before`` when that is later).
 
         Raises:
+            StepTooLarge: the step does not fit in a task.
             google.api_core.exceptions.GoogleAPICallError: the queue refused the task; the
                 caller answers 5xx, so iconik (or Cloud Tasks, for a step) tries again.
         """
         task = self._task(step)
+        size = len(task["http_request"]["body"])
+        if size > MAX_TASK_BODY:
+            raise StepTooLarge(
+                f"the action's state ({size} bytes, {step.total} assets) does not fit in a "
+                f"Cloud Tasks task ({MAX_TASK_BODY} bytes): select fewer assets at a time"
+            )
         created = self._tasks_client().create_task(parent=self._queue, task=task)
         log.info("queued a %s step as task %s", step.stage, created.name.rsplit("/", 1)[-1])
 
     def run(self, step: Step) -> None:
         """Run a step delivered by Cloud Tasks, and queue the one that follows it."""
         following = self._execute(step)
-        if following is not None:
+        if following is None:
+            return
+        try:
             self.start(following)
+        except StepTooLarge as error:
+            log.error("%s", error)
+            if self._give_up is None:
+                raise
+            self._give_up(following, str(error))
 
     def _task(self, step: Step) -> dict[str, Any]:
         from google.protobuf import duration_pb2, timestamp_pb2

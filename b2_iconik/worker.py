@@ -105,6 +105,11 @@ class Worker:
         self._fail_job(client, step, reason)
         return None
 
+    def give_up(self, step: Step, reason: str) -> None:
+        """End a step's job FAILED with the reason, naming the assets it had not handled."""
+        with log_context(step.job_id, step.trace), self.client(step.auth_token) as client:
+            self._fail_job(client, step, reason)
+
     def _fail_job(self, client: IconikClient, step: Step, reason: str) -> None:
         handled = {a for a, _ in step.failures}
         not_done = [a for a in (*step.todo, *step.waiting) if a not in handled]

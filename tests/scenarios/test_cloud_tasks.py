@@ -143,3 +143,18 @@ def test_step_requests_need_the_shared_secret(sb, queued_server):
     answer = requests.post(queued_server["url"] + "/remove", data=b"{}", timeout=5,
                            headers={STEP_HEADER: PROCESS, "x-bz-secret": "wrong"})
     assert answer.status_code == 401
+
+
+def test_a_step_too_large_for_a_task_fails_its_job_clearly():
+    settings = Settings(iconik_id="app", shared_secret=SECRET, tasks_queue=QUEUE,
+                        tasks_url="http://127.0.0.1:9/")
+    options = ActionOptions("b2000000-0000-4000-8000-000000000000",
+                            "11000000-0000-4000-8000-000000000000", ("ORIGINAL",))
+    many = tuple(f"a0000000-0000-4000-8000-{i:012d}" for i in range(40_000))
+    huge = Step("remove", "job-3", options, "t", stage=PROCESS, todo=many, total=len(many))
+    given_up: list[tuple[Step, str]] = []
+    runner = CloudTasksRunner(settings, SharedSecret(settings), execute=lambda s: huge,
+                              give_up=lambda s, why: given_up.append((s, why)))
+    runner.run(Step("remove", "job-3", options, "t"))  # no queue is reached: refused before
+    ((step, why),) = given_up
+    assert step is huge and "select fewer assets" in why
