@@ -177,7 +177,12 @@ class Plugin:
             job_id = jobs.create(client, operation, action, options)
         step = Step(operation, job_id, options, action.auth_token, selection=action, trace=trace)
         with log_context(job_id=job_id):
-            self.runner.start(step)
+            try:
+                self.runner.start(step)
+            except Exception as problem:  # the queue refused it: the job must not hang
+                log.exception("could not start the work of job %s", job_id)
+                self.worker.give_up(step, f"could not start the work: {type(problem).__name__}")
+                return error(503, "could not start the work; try again", **{"Retry-After": "30"})
             log.info(
                 "accepted %s of %s (formats %s%s)",
                 operation,

@@ -347,3 +347,18 @@ def test_bad_step_request_gets_400(path, data):
     answer = plugin.handle(_step_request(path, data))
     assert answer.status == 400
     assert not plugin.runner.started
+
+
+def test_work_that_cannot_start_fails_its_job_and_answers_503(client, iconik, app_module):
+    main = app_module[1]
+
+    class RefusingRunner(RecordingRunner):
+        def start(self, step) -> None:
+            raise RuntimeError("queue unavailable")
+
+    main.plugin.runner = RefusingRunner()
+    iconik.patch(f"{ICONIK}/API/jobs/v1/jobs/{JOB}/", json={"id": JOB})
+    answer = post(client)
+    assert answer.status_code == 503
+    final = json.loads(iconik.calls[-1].request.body)
+    assert final["status"] == "FAILED" and "could not start the work" in final["message"]
