@@ -252,6 +252,10 @@ class IconikClient:
         self._call("DELETE", path, missing_ok=True)
         self._call("DELETE", path + "purge/", missing_ok=True)
 
+    def get_asset(self, asset_id: str) -> Json | None:
+        """The asset (for its title), or None when iconik does not know it."""
+        return self._call("GET", f"/API/assets/v1/assets/{asset_id}/", missing_ok=True)
+
     # -- collections and saved searches ----------------------------------------------------
 
     def collection_contents(self, collection_id: str) -> Iterator[Json]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from b2_iconik.config import is_uuid
 from b2_iconik.errors import IconikError
 from b2_iconik.payload import ActionOptions, CustomAction
 
@@ -102,6 +103,7 @@ def finish(
     Raises:
         IconikError: the final status could not be written (after the client's retries).
     """
+    failures = _titled(client, failures)
     if dry_run and failures:
         summary = f"{summary} {failure_text(failures, 'Would not remove')}"
         failures = ()
@@ -133,6 +135,28 @@ def failure_text(failures: tuple[tuple[str, str], ...], label: str = "Not handle
     more = len(failures) - MAX_NAMED
     tail = f"; and {more} more" if more > 0 else ""
     return f"{label} ({len(failures)}): {named}{tail}."
+
+
+def _titled(client: JobsApi, failures: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """Name the assets a message lists by title as well as id: people know clips by name.
+
+    One read per named asset (at most MAX_NAMED), only when something failed, and best effort:
+    an asset whose title cannot be read keeps its bare id.
+    """
+    get_asset = getattr(client, "get_asset", None)
+    if get_asset is None:
+        return failures
+    titles: dict[str, str] = {}
+    for asset_id, _ in failures:
+        if len(titles) >= MAX_NAMED or asset_id in titles or not is_uuid(asset_id):
+            continue
+        try:
+            asset = get_asset(asset_id) or {}
+        except IconikError:
+            asset = {}
+        title = asset.get("title")
+        titles[asset_id] = f"{title} ({asset_id})" if title else asset_id
+    return tuple((titles.get(a, a), why) for a, why in failures)
 
 
 def _clip(text: str) -> str:

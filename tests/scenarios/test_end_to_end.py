@@ -56,7 +56,7 @@ def test_remove_deletes_only_verified_copies_and_reports_the_rest(sb, plugin_ser
     assert job["title"] == "Remove 24 assets from LucidLink"
     for asset in ids.b2_wrong_size + ids.b2_bad_status:
         assert on_storage(sb, asset, ids.ll_storage_id), f"{asset} lost its only good copy"
-        assert asset in job["message"]
+        assert f"{sb.state.asset(asset)['title']} ({asset})" in job["message"]
     verified = [a for a in ids.asset_ids if a not in ids.b2_wrong_size + ids.b2_bad_status]
     for asset in verified:
         assert not on_storage(sb, asset, ids.ll_storage_id), asset
