@@ -27,7 +27,7 @@ def run(client: IconikClient, step: Step, now: float, recheck_seconds: float) ->
     """Request the next batch's copies, or follow the copy jobs; return the next step or None."""
     if step.stage == WATCH:
         return _watch(client, step, now, recheck_seconds)
-    batch, rest = step.todo[:BULK_LIMIT], step.todo[BULK_LIMIT:]
+    batch, rest = step.remaining[:BULK_LIMIT], step.remaining[BULK_LIMIT:]
     copies, failures = list(step.copies), list(step.failures)
     for format_name in step.options.formats:
         if step.options.dry_run:
@@ -52,7 +52,7 @@ def run(client: IconikClient, step: Step, now: float, recheck_seconds: float) ->
         )
         if job_id:
             copies.append(CopyRequest(job_id, format_name, tuple(batch)))
-    step = step.next(todo=rest, copies=tuple(copies), failures=tuple(failures))
+    step = step.next(remaining=rest, copies=tuple(copies), failures=tuple(failures))
     verb = "Checked" if step.options.dry_run else "Requested copies of"
     handled = step.total - len(rest)
     jobs.progress(

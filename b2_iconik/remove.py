@@ -48,8 +48,8 @@ class Outcome:
 
 
 def run(client: IconikClient, step: Step, now: float, recheck_seconds: float) -> Step | None:
-    """Handle the next chunk of ``step.todo``; return the step that follows, or None when done."""
-    chunk, rest = step.todo[:CHUNK], step.todo[CHUNK:]
+    """Handle the next chunk of ``step.remaining``; return the following step, or None."""
+    chunk, rest = step.remaining[:CHUNK], step.remaining[CHUNK:]
     final = now >= step.deadline
     with ThreadPoolExecutor(max_workers=min(PARALLEL, max(1, len(chunk)))) as pool:
         # Each task runs in a copy of this thread's context, so its log lines keep the job id
@@ -70,7 +70,7 @@ def run(client: IconikClient, step: Step, now: float, recheck_seconds: float) ->
             waiting.append(outcome.asset_id)
     handled = done + len(failures)
     step = step.next(
-        todo=rest,
+        remaining=rest,
         waiting=tuple(waiting),
         done=done,
         failures=tuple(failures),
@@ -84,7 +84,7 @@ def run(client: IconikClient, step: Step, now: float, recheck_seconds: float) ->
         delay = max(0.0, min(delay, step.deadline - now))
         jobs.progress(client, step.job_id, handled, step.total, _progress_text(step))
         return step.next(
-            todo=step.waiting, waiting=(), round=step.round + 1, not_before=now + delay
+            remaining=step.waiting, waiting=(), round=step.round + 1, not_before=now + delay
         )
     jobs.finish(
         client, step.job_id, step.total, _summary(step), step.failures, step.options.dry_run

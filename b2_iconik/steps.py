@@ -32,9 +32,9 @@ class Step:
     Attributes:
         operation: "add" or "remove".
         job_id: the iconik job that reports this action.
-        stage: EXPAND (turn the selection into assets), PROCESS (handle ``todo`` in chunks),
+        stage: EXPAND (turn the selection into assets), PROCESS (handle ``remaining`` in chunks),
             or WATCH (Add: follow the copy jobs it requested).
-        todo: assets still to handle in this round.
+        remaining: assets still to handle in this round.
         waiting: assets to check again in the next round (Remove: B2 copy not yet verified).
         done: how many assets are finished; failures: (asset id, reason) of those that failed.
         total: how many assets the selection holds.
@@ -52,7 +52,7 @@ class Step:
     auth_token: str = field(repr=False)
     selection: CustomAction | None = None
     stage: str = EXPAND
-    todo: tuple[str, ...] = ()
+    remaining: tuple[str, ...] = ()
     waiting: tuple[str, ...] = ()
     done: int = 0
     failures: tuple[tuple[str, str], ...] = ()

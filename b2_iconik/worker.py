@@ -85,7 +85,7 @@ class Worker:
         return step.next(
             stage=PROCESS,
             selection=None,
-            todo=tuple(asset_ids),
+            remaining=tuple(asset_ids),
             total=total,
             deadline=now + self.settings.remove_wait_seconds,
         )
@@ -112,7 +112,7 @@ class Worker:
 
     def _fail_job(self, client: IconikClient, step: Step, reason: str) -> None:
         handled = {a for a, _ in step.failures}
-        not_done = [a for a in (*step.todo, *step.waiting) if a not in handled]
+        not_done = [a for a in (*step.remaining, *step.waiting) if a not in handled]
         failures = step.failures + tuple((a, reason) for a in not_done)
         if not failures:
             failures = (("selection", reason),)

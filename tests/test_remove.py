@@ -60,7 +60,7 @@ class FakeIconik:
 
 def step(assets: list[str], dry_run: bool = False, deadline: float = 100.0) -> Step:
     options = ActionOptions(B2, LL, ("ORIGINAL",), dry_run)
-    return Step("remove", "job", options, "token", stage=PROCESS, todo=tuple(assets),
+    return Step("remove", "job", options, "token", stage=PROCESS, remaining=tuple(assets),
                 total=len(assets), deadline=deadline)
 
 
@@ -97,7 +97,7 @@ def test_copy_that_arrives_while_waiting_is_verified_and_removed():
     fake = FakeIconik()
     fake.add("a", b2="open")
     waiting = remove.run(fake, step(["a"]), 0.0, 1.0)  # type: ignore[arg-type]
-    assert waiting is not None and waiting.todo == ("a",) and waiting.not_before == 1.0
+    assert waiting is not None and waiting.remaining == ("a",) and waiting.not_before == 1.0
     fake.add("a", b2="same")
     assert remove.run(fake, waiting, 1.0, 1.0) is None  # type: ignore[arg-type]
     assert fake.deleted == [("a", "a-ll")]
@@ -135,7 +135,7 @@ def test_passing_iconik_error_makes_an_asset_wait_not_fail(error):
     fake.add("a")
     fake.broken["a"] = error
     following = remove.run(fake, step(["a"]), 0.0, 1.0)  # type: ignore[arg-type]
-    assert following is not None and following.todo == ("a",)
+    assert following is not None and following.remaining == ("a",)
     del fake.broken["a"]
     assert remove.run(fake, following, 1.0, 1.0) is None  # type: ignore[arg-type]
     assert fake.deleted == [("a", "a-ll")]
@@ -177,7 +177,7 @@ def test_large_selection_is_handled_in_chunks_with_progress():
     for asset in assets:
         fake.add(asset)
     first = remove.run(fake, step(assets), 0.0, 1.0)  # type: ignore[arg-type]
-    assert first is not None and len(first.todo) == remove.CHUNK + 5
+    assert first is not None and len(first.remaining) == remove.CHUNK + 5
     assert fake.jobs[-1]["progress_processed"] == remove.CHUNK
     job = run_to_end(fake, first)
     assert job["status"] == "FINISHED" and len(fake.deleted) == len(assets)

@@ -41,7 +41,7 @@ def full_step() -> Step:
         auth_token=TOKEN,
         selection=SELECTION,
         stage=PROCESS,
-        todo=(A1, A2),
+        remaining=(A1, A2),
         waiting=(A3,),
         done=4,
         failures=((A3, "B2 copy failed"), (A2, "files differ: size")),
@@ -117,7 +117,7 @@ def test_next_changes_fields_and_resets_attempt() -> None:
     step = full_step()
     following = step.next(stage=WATCH, done=5)
     assert (following.stage, following.done, following.attempt) == (WATCH, 5, 0)
-    assert following.todo == step.todo
+    assert following.remaining == step.remaining
     assert step.stage == PROCESS  # frozen: the original is unchanged
     with pytest.raises(AttributeError):
         step.done = 9  # type: ignore[misc]

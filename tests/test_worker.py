@@ -53,7 +53,7 @@ def make(fake: FakeClient, now: float = 1000.0) -> Worker:
 
 
 def step(**changes: Any) -> Step:
-    base = Step("remove", "job", OPTIONS, "token", stage=PROCESS, todo=("a1", "a2"), total=2)
+    base = Step("remove", "job", OPTIONS, "token", stage=PROCESS, remaining=("a1", "a2"), total=2)
     return replace(base, **changes)
 
 
@@ -63,7 +63,7 @@ def test_expand_names_the_real_count_and_sets_the_deadline(fake, monkeypatch):
     selection = CustomAction("COLLECTION", collection_ids=("c",), auth_token="token")
     make(fake).execute(Step("remove", "job", OPTIONS, "token", selection=selection, stage=EXPAND))
     (processed,) = seen
-    assert (processed.todo, processed.total, processed.deadline) == (("a1", "a2"), 2, 1060.0)
+    assert (processed.remaining, processed.total, processed.deadline) == (("a1", "a2"), 2, 1060.0)
     assert fake.updates[0]["title"] == "Remove 2 assets from LucidLink"
 
 
@@ -77,7 +77,7 @@ def test_passing_failure_runs_the_step_again_later(fake, monkeypatch, error):
     monkeypatch.setattr(remove, "run", fail)
     again = make(fake).execute(step(attempt=1))
     assert again is not None
-    assert (again.attempt, again.not_before, again.todo) == (2, 1004.0, ("a1", "a2"))
+    assert (again.attempt, again.not_before, again.remaining) == (2, 1004.0, ("a1", "a2"))
     assert not fake.updates
 
 

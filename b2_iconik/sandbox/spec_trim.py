@@ -83,12 +83,12 @@ def trim(full: dict[str, Any], service: str) -> dict[str, Any]:
             paths[path]["parameters"] = item["parameters"]
     schemas = full["components"]["schemas"]
     keep: set[str] = set()
-    todo = _refs(paths)
-    while todo:
-        name = todo.pop()
+    to_visit = _refs(paths)
+    while to_visit:
+        name = to_visit.pop()
         if name not in keep:
             keep.add(name)
-            todo |= _refs(schemas[name]) - keep
+            to_visit |= _refs(schemas[name]) - keep
     info = dict(full.get("info", {}))
     info["description"] = SOURCE_NOTE.format(service=service)
     return {

@@ -37,6 +37,8 @@ from tests.scenarios.conftest import (
 pytestmark = pytest.mark.e2e
 
 QUEUE = "projects/test-project/locations/here/queues/b2-iconik"
+OPTIONS = ActionOptions("b2000000-0000-4000-8000-000000000000",
+                        "11000000-0000-4000-8000-000000000000", ("ORIGINAL",))
 EMULATOR_PYTHON = ROOT / ".venv-tasks" / "bin" / "python"
 
 
@@ -71,6 +73,11 @@ def queued_server(sandbox, emulator, tmp_path_factory) -> Iterator[dict]:
     )
 
 
+def queue_settings(url: str, emulator: str | None = None) -> Settings:
+    return Settings(iconik_id="app", shared_secret=SECRET, tasks_queue=QUEUE, tasks_url=url,
+                    cloud_tasks_emulator_host=emulator)
+
+
 def wait_for_requests(server: HTTPServer, count: int, timeout: float = 15) -> list:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -82,11 +89,8 @@ def wait_for_requests(server: HTTPServer, count: int, timeout: float = 15) -> li
 
 def test_runner_queues_a_task_that_posts_the_step_back(emulator, httpserver):
     httpserver.expect_request("/remove", method="POST").respond_with_data("ok")
-    settings = Settings(iconik_id="app", shared_secret=SECRET, tasks_queue=QUEUE,
-                        tasks_url=httpserver.url_for("/"), cloud_tasks_emulator_host=emulator)
-    options = ActionOptions("b2000000-0000-4000-8000-000000000000",
-                            "11000000-0000-4000-8000-000000000000", ("ORIGINAL",))
-    step = Step("remove", "job-1", options, "user-token", stage=PROCESS, todo=("a",), total=1)
+    settings = queue_settings(httpserver.url_for("/"), emulator)
+    step = Step("remove", "job-1", OPTIONS, "user-token", stage=PROCESS, remaining=("a",), total=1)
     CloudTasksRunner(settings, SharedSecret(settings), execute=lambda s: None).start(step)
     (delivered,) = wait_for_requests(httpserver, 1)
     assert delivered.headers["x-bz-secret"] == SECRET
@@ -97,12 +101,9 @@ def test_runner_queues_a_task_that_posts_the_step_back(emulator, httpserver):
 
 def test_a_step_for_later_is_delivered_no_sooner(emulator, httpserver):
     httpserver.expect_request("/add", method="POST").respond_with_data("ok")
-    settings = Settings(iconik_id="app", shared_secret=SECRET, tasks_queue=QUEUE,
-                        tasks_url=httpserver.url_for("/"), cloud_tasks_emulator_host=emulator)
-    options = ActionOptions("b2000000-0000-4000-8000-000000000000",
-                            "11000000-0000-4000-8000-000000000000", ("ORIGINAL",))
+    settings = queue_settings(httpserver.url_for("/"), emulator)
     queued_at = time.time()
-    step = Step("add", "job-2", options, "t", stage=PROCESS, not_before=queued_at + 1.5)
+    step = Step("add", "job-2", OPTIONS, "t", stage=PROCESS, not_before=queued_at + 1.5)
     CloudTasksRunner(settings, SharedSecret(settings), execute=lambda s: None).start(step)
     wait_for_requests(httpserver, 1)
     assert time.time() - queued_at >= 1.4
@@ -146,15 +147,12 @@ def test_step_requests_need_the_shared_secret(sb, queued_server):
 
 
 def test_a_step_too_large_for_a_task_fails_its_job_clearly():
-    settings = Settings(iconik_id="app", shared_secret=SECRET, tasks_queue=QUEUE,
-                        tasks_url="http://127.0.0.1:9/")
-    options = ActionOptions("b2000000-0000-4000-8000-000000000000",
-                            "11000000-0000-4000-8000-000000000000", ("ORIGINAL",))
+    settings = queue_settings("http://127.0.0.1:9/")
     many = tuple(f"a0000000-0000-4000-8000-{i:012d}" for i in range(40_000))
-    huge = Step("remove", "job-3", options, "t", stage=PROCESS, todo=many, total=len(many))
+    huge = Step("remove", "job-3", OPTIONS, "t", stage=PROCESS, remaining=many, total=len(many))
     given_up: list[tuple[Step, str]] = []
     runner = CloudTasksRunner(settings, SharedSecret(settings), execute=lambda s: huge,
                               give_up=lambda s, why: given_up.append((s, why)))
-    runner.run(Step("remove", "job-3", options, "t"))  # no queue is reached: refused before
+    runner.run(Step("remove", "job-3", OPTIONS, "t"))  # no queue is reached: refused before
     ((step, why),) = given_up
     assert step is huge and "select fewer assets" in why
