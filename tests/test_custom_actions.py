@@ -6,6 +6,7 @@ storage endpoints, with the environment set through monkeypatch and the output c
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 import re
@@ -164,7 +165,7 @@ def test_display_url_masks_secret_like_query_values() -> None:
 # -- iconik for the CLI: the sandbox, and an in-memory fake ---------------------------------------
 
 
-class Backend:
+class Backend(abc.ABC):
     """What the CLI tests need of an iconik: credentials, three storages, custom actions."""
 
     url: str
@@ -175,21 +176,21 @@ class Backend:
     other: str
 
     @property
+    @abc.abstractmethod
     def actions(self) -> dict[str, dict[str, Any]]:
         """The custom actions by id (live)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def add(self, context: str, url: str, title: str = "x") -> str:
         """Create an action as another tool would; returns its id."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def fail(self, action_id: str, error: str) -> None:
         """Mark an action FAILING with a last error, as iconik does after failed calls."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def writes(self) -> int:
         """How many changing requests (not GET) the CLI sent so far."""
-        raise NotImplementedError
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return json.loads(json.dumps(self.actions))
