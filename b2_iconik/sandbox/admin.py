@@ -94,13 +94,14 @@ def spec_violations() -> Any:
 
 @bp.post("/tokens")
 def add_token() -> Any:
-    """Register another ``{"app_id": ..., "token": ...}`` pair."""
+    """Register another ``{"app_id": ..., "token": ...}`` pair (``"lifetime"``: seconds)."""
     data = request.get_json(force=True, silent=True) or {}
     if not data.get("app_id") or not data.get("token"):
         return error(400, "give app_id and token")
-    c = ctx()
-    with c.lock:
-        c.tokens.setdefault(data["app_id"], set()).add(data["token"])
+    lifetime = data.get("lifetime")
+    if lifetime is not None and not isinstance(lifetime, int | float):
+        return error(400, "lifetime: give seconds")
+    ctx().tokens.add(data["app_id"], data["token"], lifetime)
     return "", 204
 
 

@@ -24,6 +24,7 @@ from b2_iconik.sandbox.faults import Faults
 from b2_iconik.sandbox.recorder import RecordedRequest, RequestLog
 from b2_iconik.sandbox.spec import SpecValidator
 from b2_iconik.sandbox.state import State
+from b2_iconik.sandbox.tokens import Tokens
 
 #: Flask rule -> (service, spec path), filled by :func:`api_route`.
 SPEC_ROUTES: dict[str, tuple[str, str]] = {}
@@ -40,16 +41,15 @@ class Context:
     per_page_cap: int = 100
     validate: bool = True
     empty_lists_404: bool = False
-    tokens: dict[str, set[str]] = field(default_factory=dict)
+    tokens: Tokens = field(default_factory=Tokens)
     spec_violations: list[dict[str, Any]] = field(default_factory=list)
     validator: SpecValidator = field(default_factory=SpecValidator)
     lock: threading.Lock = field(default_factory=threading.Lock)
     seed_hook: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def token_ok(self, app_id: str | None, token: str | None) -> bool:
-        """Whether this App-ID/Auth-Token pair is registered."""
-        with self.lock:
-            return bool(app_id and token and token in self.tokens.get(app_id, set()))
+        """Whether this App-ID/Auth-Token pair is registered and not expired."""
+        return self.tokens.valid(app_id, token)
 
 
 def ctx() -> Context:
@@ -85,12 +85,12 @@ def body() -> Any:
 
 def create_app(context: Context) -> Flask:
     """Build the Flask app around a sandbox context."""
-    from b2_iconik.sandbox import admin, api_assets, api_files, api_jobs
+    from b2_iconik.sandbox import admin, api_assets, api_auth, api_files, api_jobs
 
     app = Flask("b2_iconik.sandbox")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["sandbox"] = context
-    for module in (api_files, api_assets, api_jobs, admin):
+    for module in (api_files, api_assets, api_jobs, api_auth, admin):
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_after)

@@ -113,13 +113,8 @@ class CopyEngine:
             if fs is None or fs["status"] != "ACTIVE":
                 raise NotFound("File set not found")
             dest = self.state.storage(dest_storage_id)
-            for other in self.state.file_sets.values():
-                if (
-                    other["storage_id"] == dest_storage_id
-                    and other["status"] == "ACTIVE"
-                    and set(other["component_ids"]) == set(fs["component_ids"])
-                    and other["asset_id"] == fs["asset_id"]
-                ):
+            for other in self.state.file_sets_of(fs["asset_id"], dest_storage_id):
+                if set(other["component_ids"]) == set(fs["component_ids"]):
                     raise Conflict("File set with same components already exists on storage.")
             fmt = self.state.formats[fs["format_id"]]
             parent = self.state.create_job(

@@ -122,12 +122,15 @@ def seed(state: State, catalogue: Catalogue) -> SeedResult:
             )
             for index in range(catalogue.assets):
                 _asset(state, catalogue, rng, index, bad, result, b2["id"], ll["id"])
+            placed: dict[str, list[str]] = {c: [] for c in collections}
             for index, asset_id in enumerate(result.asset_ids):
-                state.add_to_collection(collections[index % len(collections)], asset_id)
+                placed[collections[index % len(collections)]].append(asset_id)
             for index, asset_id in enumerate(result.asset_ids[: catalogue.duplicates]):
                 home = index % len(collections)
-                state.add_to_collection(collections[(home + 1) % len(collections)], asset_id)
+                placed[collections[(home + 1) % len(collections)]].append(asset_id)
                 result.duplicated.append(asset_id)
+            for collection_id, members in placed.items():
+                state.add_to_collection(collection_id, *members)
             for n in range(catalogue.saved_searches):
                 picked = rng.sample(result.asset_ids, k=min(10, len(result.asset_ids)))
                 result.saved_search_ids.append(

@@ -25,8 +25,11 @@ from b2_iconik.sandbox.recorder import RequestLog
 from b2_iconik.sandbox.seed import Catalogue, SeedResult, seed
 from b2_iconik.sandbox.spec import SpecValidator
 from b2_iconik.sandbox.state import State
+from b2_iconik.sandbox.tokens import Tokens
 
 DEFAULT_APP_ID = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
+#: A day, so a sandbox (and the plugin's token checks) behaves as iconik with expiring tokens.
+DEFAULT_TOKEN_LIFETIME = 86_400.0
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -52,6 +55,8 @@ class Sandbox:
             it may ("FileSets for this asset don't exist"); off by default.
         fault_seed: seed of the fault randomness when ``faults`` is not a ``Faults``.
         log_requests: print werkzeug's access log line for each request (the CLI does).
+        token_lifetime: seconds a token lives (the default one, and each one made by
+            ``POST /API/auth/v1/auth/token/``); None: tokens never expire.
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class Sandbox:
         empty_lists_404: bool = False,
         fault_seed: int = 0,
         log_requests: bool = False,
+        token_lifetime: float | None = DEFAULT_TOKEN_LIFETIME,
     ) -> None:
         self.log_requests = log_requests
         self.host = host
@@ -90,6 +96,7 @@ class Sandbox:
             validate=validate,
             empty_lists_404=empty_lists_404,
             validator=SpecValidator(),
+            tokens=Tokens(token_lifetime),
         )
         self.add_token(self.app_id, self.token)
         self.app = create_app(self.context)
@@ -159,10 +166,14 @@ class Sandbox:
         with self.context.lock:
             return list(self.context.spec_violations)
 
-    def add_token(self, app_id: str, token: str) -> None:
+    @property
+    def tokens(self) -> Tokens:
+        """The accepted tokens: expire one (``expire``), refuse renewals, read expiries."""
+        return self.context.tokens
+
+    def add_token(self, app_id: str, token: str, lifetime: float | None = None) -> None:
         """Accept another App-ID/Auth-Token pair (e.g. a custom action's ``auth_token``)."""
-        with self.context.lock:
-            self.context.tokens.setdefault(app_id, set()).add(token)
+        self.context.tokens.add(app_id, token, lifetime)
 
     def seed(self, catalogue: Catalogue | None = None) -> SeedResult:
         """Seed a catalogue (default ``Catalogue()``); returns the ids by category."""
@@ -174,5 +185,6 @@ class Sandbox:
         self.state.reset()
         self.faults.clear()
         self.requests.clear()
+        self.context.tokens.refused_renewals = False
         with self.context.lock:
             self.context.spec_violations.clear()

@@ -59,6 +59,14 @@ _JOB_READ_ONLY = (
 )
 
 
+def _uuid4(bits: int) -> str:
+    """``str(uuid.UUID(int=bits, version=4))``, without the cost of a UUID object (seeding
+    100,000 assets makes half a million ids)."""
+    bits = (bits & ~(0xC000 << 48) | 0x8000 << 48) & ~(0xF000 << 64) | 0x4000 << 64
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def now_iso() -> str:
     """The current time as iconik writes it (ISO-8601 with a UTC offset)."""
     return datetime.now(UTC).isoformat()
@@ -97,11 +105,17 @@ class State:
             self.custom_actions: dict[str, Record] = {}
             #: child copy job id -> destination file set id, for copies held OPEN by a fault
             self.open_copies: dict[str, str] = {}
+            # Indexes, so a catalogue of 100,000 assets answers as fast as one of ten.
+            self._formats_of: dict[str, list[str]] = {}
+            self._sets_of: dict[str, dict[str, None]] = {}
+            self._files_of_asset: dict[str, dict[str, None]] = {}
+            self._files_of_set: dict[str, dict[str, None]] = {}
+            self._children: dict[str, list[str]] = {}
 
     def new_id(self) -> str:
         """A fresh uuid; repeatable while ``seeded_ids`` is in effect."""
         if self._ids is not None:
-            return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+            return _uuid4(self._ids.getrandbits(128))
         return str(uuid.uuid4())
 
     def seeded_ids(self, rng: random.Random | None) -> None:
@@ -219,28 +233,23 @@ class State:
                 {"id": self.new_id(), "name": f"{name}_COMPONENT", "type": "VIDEO", "metadata": {}}
             ]
             self.formats[fmt["id"]] = fmt
+            self._formats_of.setdefault(asset_id, []).append(fmt["id"])
             return fmt
 
     def format_named(self, asset_id: str, name_or_id: str) -> Record | None:
         """The asset's ACTIVE format with this name or id, or None."""
         with self.lock:
-            for fmt in self.formats.values():
-                if (
-                    fmt["asset_id"] == asset_id
-                    and fmt["status"] == "ACTIVE"
-                    and name_or_id in (fmt["name"], fmt["id"])
-                ):
+            for format_id in self._formats_of.get(asset_id, ()):
+                fmt = self.formats[format_id]
+                if fmt["status"] == "ACTIVE" and name_or_id in (fmt["name"], fmt["id"]):
                     return fmt
             return None
 
     def formats_of(self, asset_id: str) -> list[Record]:
         """The asset's ACTIVE formats."""
         with self.lock:
-            return [
-                f
-                for f in self.formats.values()
-                if f["asset_id"] == asset_id and f["status"] == "ACTIVE"
-            ]
+            formats = (self.formats[i] for i in self._formats_of.get(asset_id, ()))
+            return [f for f in formats if f["status"] == "ACTIVE"]
 
     # -- file sets and files -------------------------------------------------------------------
     def add_file_set(
@@ -281,6 +290,7 @@ class State:
                 "date_modified": stamp,
             }
             self.file_sets[fs["id"]] = fs
+            self._sets_of.setdefault(asset_id, {})[fs["id"]] = None
             for index, spec in enumerate(files if files is not None else [{"size": 1024}]):
                 self._add_file(fs, spec, index)
             return fs
@@ -316,6 +326,8 @@ class State:
             "date_modified": stamp,
         }
         self.files[record["id"]] = record
+        self._files_of_asset.setdefault(record["asset_id"], {})[record["id"]] = None
+        self._files_of_set.setdefault(record["file_set_id"], {})[record["id"]] = None
         return record
 
     def file_set(self, asset_id: str, file_set_id: str) -> Record:
@@ -339,11 +351,11 @@ class State:
             if format_name is not None:
                 fmt = self.format_named(asset_id, format_name)
                 fmt_ids = {fmt["id"]} if fmt else set()
+            sets = (self.file_sets[i] for i in self._sets_of.get(asset_id, ()))
             return [
                 fs
-                for fs in self.file_sets.values()
-                if fs["asset_id"] == asset_id
-                and (storage_id is None or fs["storage_id"] == storage_id)
+                for fs in sets
+                if (storage_id is None or fs["storage_id"] == storage_id)
                 and (status is None or fs["status"] == status)
                 and (fmt_ids is None or fs["format_id"] in fmt_ids)
             ]
@@ -357,9 +369,17 @@ class State:
     ) -> list[Record]:
         """Files filtered by asset, file set, storage and status."""
         with self.lock:
+            if file_set_id is not None:
+                candidates: Iterable[Record] = (
+                    self.files[i] for i in self._files_of_set.get(file_set_id, ())
+                )
+            elif asset_id is not None:
+                candidates = (self.files[i] for i in self._files_of_asset.get(asset_id, ()))
+            else:
+                candidates = self.files.values()
             return [
                 f
-                for f in self.files.values()
+                for f in candidates
                 if (asset_id is None or f["asset_id"] == asset_id)
                 and (file_set_id is None or f["file_set_id"] == file_set_id)
                 and (storage_id is None or f["storage_id"] == storage_id)
@@ -401,9 +421,13 @@ class State:
             self._remove_file_set(file_set_id)
 
     def _remove_file_set(self, file_set_id: str) -> None:
-        self.file_sets.pop(file_set_id, None)
-        for f in self.files_of(file_set_id=file_set_id):
-            self.files.pop(f["id"], None)
+        fs = self.file_sets.pop(file_set_id, None)
+        if fs is not None:
+            self._sets_of.get(fs["asset_id"], {}).pop(file_set_id, None)
+        for file_id in self._files_of_set.pop(file_set_id, {}):
+            record = self.files.pop(file_id, None)
+            if record is not None:
+                self._files_of_asset.get(record["asset_id"], {}).pop(file_id, None)
 
     # -- collections and saved searches --------------------------------------------------------
     def add_collection(self, title: str, parent_id: str | None = None) -> Record:
@@ -448,12 +472,14 @@ class State:
         with self.lock:
             self.collection(collection_id)
             children = self.contents[collection_id]
+            present = set(children)
             for object_id in object_ids:
                 kind = "collections" if object_id in self.collections else "assets"
                 if kind == "assets":
                     self.asset(object_id)
-                if (kind, object_id) not in children:
+                if (kind, object_id) not in present:
                     children.append((kind, object_id))
+                    present.add((kind, object_id))
 
     def collections_of(self, asset_id: str) -> list[str]:
         """Ids of the collections that directly hold the asset."""
@@ -563,6 +589,7 @@ class State:
             parent = self._jobs.get(job.get("parent_id") or "")
             if parent is not None:
                 parent["has_children"] = True
+                self._children.setdefault(parent["id"], []).append(job["id"])
             return job
 
     def job(self, job_id: str) -> Record:
@@ -581,9 +608,13 @@ class State:
     ) -> list[Record]:
         """Jobs, newest first (as iconik's Jobs tab), filtered."""
         with self.lock:
+            if parent_id is not None:
+                candidates = [self._jobs[i] for i in reversed(self._children.get(parent_id, []))]
+            else:
+                candidates = list(reversed(self._jobs.values()))
             return [
                 j
-                for j in reversed(list(self._jobs.values()))
+                for j in candidates
                 if (parent_id is None or j.get("parent_id") == parent_id)
                 and (status is None or j["status"] in status.split(","))
                 and (type is None or j["type"] in type.split(","))
@@ -619,7 +650,7 @@ class State:
         FAILED (all failed), with the failures in ``error_message``."""
         with self.lock:
             parent = self._jobs[parent_id]
-            children = [j for j in self._jobs.values() if j.get("parent_id") == parent_id]
+            children = [self._jobs[i] for i in self._children.get(parent_id, [])]
             done = [c for c in children if c["status"] in TERMINAL_JOB_STATUSES]
             failed = [c for c in done if c["status"] in ("FAILED", "ABORTED")]
             parent["children_progress"] = {

@@ -1,0 +1,66 @@
+"""The App-ID/Auth-Token pairs the sandbox accepts, each valid until it expires.
+
+iconik tokens expire (TokenSchema's ``expires``), and the plugin must keep its user's token alive
+through a long Remove, so the sandbox models that: every token has an expiry (``lifetime``
+seconds after it was made; None never expires), an expired token gets iconik's 401 on every
+call, ``POST /API/auth/v1/auth/token/`` makes a new token without invalidating the old one, and
+tests can expire a token at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+
+
+class Tokens:
+    """Accepted tokens per App-ID, with their expiry (epoch seconds, or None)."""
+
+    def __init__(self, lifetime: float | None = None, clock: Callable[[], float] = time.time):
+        self.lifetime = lifetime
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._expiry: dict[tuple[str, str], float | None] = {}
+        self.refused_renewals = False
+
+    def add(self, app_id: str, token: str, lifetime: float | None = None) -> None:
+        """Accept a token (for ``lifetime`` seconds, default the sandbox's own)."""
+        lifetime = self.lifetime if lifetime is None else lifetime
+        with self._lock:
+            self._expiry[(app_id, token)] = None if lifetime is None else self._clock() + lifetime
+
+    def valid(self, app_id: str | None, token: str | None) -> bool:
+        if not app_id or not token:
+            return False
+        with self._lock:
+            if (app_id, token) not in self._expiry:
+                return False
+            expires = self._expiry[(app_id, token)]
+        return expires is None or expires > self._clock()
+
+    def expires(self, app_id: str, token: str) -> float | None:
+        with self._lock:
+            return self._expiry.get((app_id, token))
+
+    def renew(self, app_id: str) -> tuple[str, float | None]:
+        """A new token for the same application (the caller's stays valid)."""
+        token = secrets.token_urlsafe(24)
+        self.add(app_id, token)
+        return token, self.expires(app_id, token)
+
+    def refresh(self, app_id: str, token: str) -> float | None:
+        """The same token, valid for another lifetime."""
+        self.add(app_id, token)
+        return self.expires(app_id, token)
+
+    def expire(self, token: str) -> None:
+        """Make a token invalid now, under every App-ID (tests)."""
+        with self._lock:
+            for key in [k for k in self._expiry if k[1] == token]:
+                self._expiry[key] = self._clock() - 1
+
+    def revoke(self, app_id: str, token: str) -> None:
+        with self._lock:
+            self._expiry.pop((app_id, token), None)
