@@ -30,7 +30,7 @@ def build_plugin(settings: Settings | None = None, configure_logging: bool = Tru
     worker = Worker(settings)
     secret = SharedSecret(settings)
     if settings.tasks_queue:
-        queued = CloudTasksRunner(settings, secret, worker.execute, worker.give_up)
-        return Plugin(settings, secret, worker, queued, accepts_steps=True)
+        queued = CloudTasksRunner(settings, secret, worker)
+        return Plugin(settings, secret, worker, queued, deliveries=queued)
     runner = ThreadRunner(worker.execute, workers=settings.worker_threads)
     return Plugin(settings, secret, worker, runner)

@@ -21,6 +21,9 @@ DEFAULT_REMOVE_WAIT_SECONDS = 21600.0
 DEFAULT_MAX_RPS = 40.0
 DEFAULT_RECHECK_SECONDS = 15.0
 DEFAULT_WORKER_THREADS = 4
+DEFAULT_TOKEN_REFRESH_SECONDS = 3600.0
+DEFAULT_WATCHDOG_SECONDS = 3600.0
+DEFAULT_TASKS_MAX_ATTEMPTS = 10
 
 _FORMAT_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 _QUEUE_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[^/]+$")
@@ -40,6 +43,9 @@ class Settings:
     remove_recheck_seconds: float = DEFAULT_RECHECK_SECONDS
     iconik_max_rps: float = DEFAULT_MAX_RPS
     worker_threads: int = DEFAULT_WORKER_THREADS
+    token_refresh_seconds: float = DEFAULT_TOKEN_REFRESH_SECONDS
+    watchdog_seconds: float = DEFAULT_WATCHDOG_SECONDS
+    tasks_max_attempts: int = DEFAULT_TASKS_MAX_ATTEMPTS
     tasks_queue: str | None = None
     tasks_url: str | None = None
     cloud_tasks_emulator_host: str | None = None
@@ -88,6 +94,17 @@ class Settings:
             iconik_max_rps=_number("ICONIK_MAX_RPS", env, DEFAULT_MAX_RPS, minimum=0.1),
             worker_threads=int(
                 _number("WORKER_THREADS", env, DEFAULT_WORKER_THREADS, minimum=1, whole=True)
+            ),
+            token_refresh_seconds=_number(
+                "TOKEN_REFRESH_SECONDS", env, DEFAULT_TOKEN_REFRESH_SECONDS, minimum=0
+            ),
+            watchdog_seconds=_number(
+                "WATCHDOG_SECONDS", env, DEFAULT_WATCHDOG_SECONDS, minimum=1
+            ),
+            tasks_max_attempts=int(
+                _number(
+                    "TASKS_MAX_ATTEMPTS", env, DEFAULT_TASKS_MAX_ATTEMPTS, minimum=1, whole=True
+                )
             ),
             tasks_queue=_queue(tasks_queue, tasks_url),
             tasks_url=_url("TASKS_URL", tasks_url) if tasks_url else None,

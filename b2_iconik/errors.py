@@ -6,6 +6,7 @@
     ├── ConfigError          a setting is missing or malformed (start-up stops)
     ├── PayloadError         the custom-action request is bad (HTTP 400/413); names the field
     ├── SecretUnavailable    the shared secret could not be read (HTTP 503)
+    ├── QueueRefused         Cloud Tasks refused a step for good (too large, not allowed...)
     └── IconikError          talking to iconik went wrong
         ├── IconikHTTPError  iconik answered with an error status (carries status and messages)
         └── IconikUnavailable no usable answer: connection failed, timed out, retries exhausted
@@ -41,6 +42,10 @@ class PayloadError(PluginError):
 
 class SecretUnavailable(PluginError):
     """The shared secret could not be read, so no request can be authenticated."""
+
+
+class QueueRefused(PluginError):
+    """The queue will never take this step (too large, invalid, not allowed): retrying is vain."""
 
 
 class IconikError(PluginError):

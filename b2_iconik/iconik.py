@@ -182,6 +182,10 @@ class IconikClient:
     def __repr__(self) -> str:
         return f"IconikClient({self.base_url!r})"
 
+    def use_token(self, token: str) -> None:
+        """Act with another token of the same user from now on (after renewing it)."""
+        self.session.headers["Auth-Token"] = token
+
     def close(self) -> None:
         """Close the session's connections."""
         self.session.close()
@@ -244,13 +248,14 @@ class IconikClient:
         return self._list(f"/API/files/v1/assets/{asset_id}/files/", generate_signed_url="false")
 
     def delete_file_set(self, asset_id: str, file_set_id: str) -> None:
-        """Delete a file set and purge it from the recycle bin.
+        """Delete a file set, skipping the recycle bin (one call, not delete then purge).
 
-        A file set that is already gone counts as deleted, so a repeated step is harmless.
+        ``immediately=true`` is iconik's own "delete and purge at once" (files spec: "skip the
+        recycle bin"). A file set that is already gone (404) counts as deleted, so a step that
+        runs twice, or two actions on the same asset, do no harm.
         """
         path = f"/API/files/v1/assets/{asset_id}/file_sets/{file_set_id}/"
-        self._call("DELETE", path, missing_ok=True)
-        self._call("DELETE", path + "purge/", missing_ok=True)
+        self._call("DELETE", path, params={"immediately": "true"}, missing_ok=True)
 
     def get_asset(self, asset_id: str) -> Json | None:
         """The asset (for its title), or None when iconik does not know it."""
@@ -284,8 +289,9 @@ class IconikClient:
         return str(job_id)
 
     def update_job(self, job_id: str, **fields: Any) -> None:
-        """Change some fields of a job (a partial PATCH)."""
-        self._call("PATCH", f"/API/jobs/v1/jobs/{job_id}/", json=fields)
+        """Change some fields of a job (a partial PATCH); ``metadata`` keys are merged."""
+        params = {"merge_metadata": "true"} if "metadata" in fields else None
+        self._call("PATCH", f"/API/jobs/v1/jobs/{job_id}/", params=params, json=fields)
 
     def get_job(self, job_id: str) -> Json | None:
         """The job, or None when iconik does not know it."""
@@ -297,6 +303,20 @@ class IconikClient:
         if status:
             params["status"] = status
         return list(self._pages("/API/jobs/v1/jobs/", params))
+
+    # -- the user's token ------------------------------------------------------------------
+
+    def check_token(self) -> Json:
+        """iconik's answer on the session's token (401 when it is no longer valid)."""
+        return self._call("GET", "/API/auth/v1/auth/token/") or {}
+
+    def new_token(self) -> Json:
+        """A new token for the same user and application; the current one stays valid.
+
+        Returns:
+            iconik's TokenSchema: ``token`` and ``expires``.
+        """
+        return self._call("POST", "/API/auth/v1/auth/token/", json={}) or {}
 
     # -- custom actions --------------------------------------------------------------------
 

@@ -1,26 +1,38 @@
-"""Progress reporting as an iconik job (DESIGN §5, Progress), shown in iconik's Jobs tab.
+"""Progress reporting as iconik jobs (DESIGN §5, Progress), shown in iconik's Jobs tab.
 
-One job per accepted action, created before the answer so the user sees it at once; progress
-moves as assets are handled; it ends FINISHED, or FAILED with a message naming the assets not
-handled and why. Progress updates are best effort (a lost one is only cosmetic), the final
-status is not.
+One job per accepted action, created before the answer so the user sees it at once. An action of
+more than one chunk also gets one child job per chunk (``parent_id``), so the Jobs tab shows each
+part moving; the action's job sums them up and ends exactly once, FINISHED or FAILED with a
+message naming the assets not handled and why. Progress updates are best effort (a lost one is
+only cosmetic); final statuses are not.
+
+Each job's ``metadata`` also records, for the plugin itself, how far its work got (``seq_done``:
+the last step whose effects are complete) and, once ended, its counts and first failures: that is
+what a step delivered twice reads to know it has nothing left to do, and what the action's job is
+summed from.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from b2_iconik.config import is_uuid
 from b2_iconik.errors import IconikError
 from b2_iconik.payload import ActionOptions, CustomAction
+from b2_iconik.steps import NAMED
 
 log = logging.getLogger(__name__)
 
 CUSTOM_TYPE = "B2 LucidLink"
-#: How many failed assets a final message names before it says "and N more".
-MAX_NAMED = 20
+#: How many failed assets a message names before it says "and N more".
+MAX_NAMED = NAMED
 MAX_MESSAGE = 4000
+TERMINAL = frozenset({"FINISHED", "FINISHED_WITH_WARNING", "FAILED", "ABORTED", "SKIPPED"})
+#: ``metadata.part`` of the plugin's child jobs.
+CHUNK_PART, SHARD_PART = "chunk", "shard"
+
+Failures = tuple[tuple[str, str], ...]
 
 
 class JobsApi(Protocol):
@@ -38,11 +50,21 @@ def title(operation: str, what: str, dry_run: bool = False) -> str:
 
 
 def assets_phrase(count: int) -> str:
-    """ "1 asset", "42 assets"."""
-    return f"{count} asset{'' if count == 1 else 's'}"
+    """ "1 asset", "42 assets", "20,000 assets"."""
+    return f"{count:,} asset{'' if count == 1 else 's'}"
 
 
-def create(client: JobsApi, operation: str, selection: CustomAction, options: ActionOptions) -> str:
+def is_terminal(job: dict[str, Any] | None) -> bool:
+    return bool(job) and (job or {}).get("status") in TERMINAL
+
+
+def create(
+    client: JobsApi,
+    operation: str,
+    selection: CustomAction,
+    options: ActionOptions,
+    shards: int = 1,
+) -> str:
     """Create the job for a newly accepted action; returns its id.
 
     Raises:
@@ -62,6 +84,7 @@ def create(client: JobsApi, operation: str, selection: CustomAction, options: Ac
             "ll_storage_id": options.ll_storage_id,
             "formats": ",".join(options.formats),
             "dry_run": options.dry_run,
+            "shards": shards,
         },
     }
     target = _primary_object(selection)
@@ -70,22 +93,63 @@ def create(client: JobsApi, operation: str, selection: CustomAction, options: Ac
     return client.create_job(job)
 
 
-def progress(client: JobsApi, job_id: str, processed: int, total: int, message: str) -> None:
-    """Move the job's progress; a failure here is logged, not raised."""
+def create_part(
+    client: JobsApi,
+    parent_id: str,
+    operation: str,
+    options: ActionOptions,
+    label: str,
+    metadata: dict[str, object],
+    size: int,
+) -> str:
+    """Create a child job of the action's job for one part of its work; returns its id."""
+    job: dict[str, object] = {
+        "title": f"{title(operation, assets_phrase(size), options.dry_run)} ({label})",
+        "type": "CUSTOM",
+        "custom_type": CUSTOM_TYPE,
+        "status": "STARTED",
+        "parent_id": parent_id,
+        "message": "Waiting to start",
+        "progress_processed": 0,
+        "progress_total": size,
+        "metadata": {"operation": operation, **metadata},
+    }
+    return client.create_job(job)
+
+
+def progress(
+    client: JobsApi,
+    job_id: str,
+    processed: int,
+    total: int,
+    message: str,
+    seq: int | None = None,
+) -> None:
+    """Move a job's progress (and record the step done); a failure is logged, not raised.
+
+    Args:
+        seq: the step whose effects are now complete, recorded as ``metadata.seq_done``.
+    """
+    fields: dict[str, object] = {
+        "progress_processed": processed,
+        "progress_total": total,
+        "message": _clip(message),
+    }
+    if seq is not None:
+        fields["metadata"] = {"seq_done": seq}
     try:
-        client.update_job(
-            job_id, progress_processed=processed, progress_total=total, message=message
-        )
+        client.update_job(job_id, **fields)
     except IconikError as error:
         log.warning("could not update the job's progress: %s", error)
 
 
-def retitle(client: JobsApi, job_id: str, text: str, total: int) -> None:
-    """Name the real asset count once the selection is expanded (best effort)."""
-    try:
-        client.update_job(job_id, title=text, progress_total=total)
-    except IconikError as error:
-        log.warning("could not retitle the job: %s", error)
+def record(client: JobsApi, job_id: str, **fields: object) -> None:
+    """Write fields the plugin relies on (a marker, a title): failures are raised.
+
+    Raises:
+        IconikError: after the client's retries.
+    """
+    client.update_job(job_id, **fields)
 
 
 def finish(
@@ -93,51 +157,56 @@ def finish(
     job_id: str,
     total: int,
     summary: str,
-    failures: tuple[tuple[str, str], ...],
+    failures: Failures,
     dry_run: bool = False,
+    failed_count: int | None = None,
+    metadata: dict[str, object] | None = None,
 ) -> None:
-    """End the job: FINISHED when nothing failed, else FAILED naming each failed asset.
+    """End a job: FINISHED when nothing failed, else FAILED naming the failed assets.
 
     A dry run did what it was asked (report) and ends FINISHED, listing what it would keep.
+
+    Args:
+        failures: the failed assets to name (at most MAX_NAMED are, by title and id).
+        failed_count: how many failed in all, when ``failures`` names only some.
+        metadata: merged into the job's metadata in the same call.
 
     Raises:
         IconikError: the final status could not be written (after the client's retries).
     """
-    failures = _titled(client, failures)
-    if dry_run and failures:
-        summary = f"{summary} {failure_text(failures, 'Would not remove')}"
-        failures = ()
-    if not failures:
-        client.update_job(
-            job_id,
-            status="FINISHED",
-            progress_processed=total,
-            progress_total=total,
-            message=_clip(summary),
-        )
-        log.info("job finished: %s", summary)
+    count = len(failures) if failed_count is None else failed_count
+    named = _titled(client, failures[:MAX_NAMED])
+    fields: dict[str, object] = {"progress_processed": total, "progress_total": total}
+    if metadata:
+        fields["metadata"] = metadata
+    if dry_run and count:
+        summary = f"{summary} {failure_text(named, count, 'Would not remove')}"
+        count = 0
+    if not count:
+        client.update_job(job_id, status="FINISHED", message=_clip(summary), **fields)
+        log.info("job %s finished: %s", job_id, summary)
         return
-    detail = failure_text(failures)
+    detail = failure_text(named, count)
     client.update_job(
         job_id,
         status="FAILED",
-        progress_processed=total,
-        progress_total=total,
         message=_clip(f"{summary} {detail}"),
         error_message=_clip(detail),
+        **fields,
     )
-    log.warning("job failed: %s %s", summary, detail)
+    log.warning("job %s failed: %s %s", job_id, summary, detail)
 
 
-def failure_text(failures: tuple[tuple[str, str], ...], label: str = "Not handled") -> str:
+def failure_text(failures: Failures, count: int | None = None, label: str = "Not handled") -> str:
     """ "Not handled (N): <asset>: <why>; ..." naming at most MAX_NAMED assets."""
+    count = len(failures) if count is None else count
     named = "; ".join(f"{asset}: {why}" for asset, why in failures[:MAX_NAMED])
-    more = len(failures) - MAX_NAMED
-    tail = f"; and {more} more" if more > 0 else ""
-    return f"{label} ({len(failures)}): {named}{tail}."
+    more = count - min(len(failures), MAX_NAMED)
+    tail = f"; and {more:,} more" if more > 0 else ""
+    return f"{label} ({count:,}): {named}{tail}."
 
 
-def _titled(client: JobsApi, failures: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+def _titled(client: JobsApi, failures: Failures) -> Failures:
     """Name the assets a message lists by title as well as id: people know clips by name.
 
     One read per named asset (at most MAX_NAMED), only when something failed, and best effort:
@@ -154,8 +223,8 @@ def _titled(client: JobsApi, failures: tuple[tuple[str, str], ...]) -> tuple[tup
             asset = get_asset(asset_id) or {}
         except IconikError:
             asset = {}
-        title = asset.get("title")
-        titles[asset_id] = f"{title} ({asset_id})" if title else asset_id
+        name = asset.get("title")
+        titles[asset_id] = f"{name} ({asset_id})" if name else asset_id
     return tuple((titles.get(a, a), why) for a, why in failures)
 
 

@@ -1,12 +1,15 @@
-"""Remove from LucidLink: verify each asset's B2 copy, then delete and purge its LucidLink copy.
+"""Remove from LucidLink: verify each asset's B2 copy, then delete its LucidLink copy.
 
-Each step handles one chunk of assets. Per asset it reads the file sets (one call; an asset with
-nothing on LucidLink stops there), the formats and the files (two more), applies the safety
-rule of :mod:`b2_iconik.verification`, and deletes only the LucidLink file sets the rule
-verified, right after reading them. Assets whose B2 copy is missing or failed get a copy to B2
-requested (one bulk call per format per chunk); unverified assets are checked again in later
-rounds, with backoff, until they verify or the wait limit passes. Whatever is still unverified
-then stays on LucidLink, untouched, and is reported.
+Each CHUNK step handles one round of one chunk (a few hundred assets). Per asset it reads the
+file sets (one call; an asset with nothing on LucidLink stops there), the formats and the files
+(two more), applies the safety rule of :mod:`b2_iconik.verification`, and deletes only the
+LucidLink file sets the rule verified, right after reading them. Assets whose B2 copy is missing
+or failed get a copy to B2 requested (one bulk call per format per round); unverified assets are
+checked again in later rounds, with backoff, until they verify or the wait limit passes.
+Whatever is still unverified then stays on LucidLink, untouched, and is reported.
+
+A LucidLink copy that someone else deletes meanwhile (another action on an overlapping
+selection, a person in iconik) counts as done once a fresh listing confirms it is gone.
 """
 
 from __future__ import annotations
@@ -14,18 +17,19 @@ from __future__ import annotations
 import contextvars
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from b2_iconik import jobs
 from b2_iconik.errors import IconikError, is_transient
 from b2_iconik.iconik import BULK_LIMIT, IconikClient
-from b2_iconik.steps import Step
+from b2_iconik.payload import ActionOptions
+from b2_iconik.steps import Round, Step, add_failures
 from b2_iconik.verification import AssetCheck, Verdict, check_asset
 
 log = logging.getLogger(__name__)
 
-#: Assets per step: small enough that a step stays far under any task deadline.
-CHUNK = 100
+#: Assets per chunk: a round of them stays far under any task deadline.
+CHUNK = 250
 #: Assets checked at once within a step (the instance-wide rate cap still applies).
 PARALLEL = 8
 #: How often one asset's copy to B2 is requested before the plugin stops asking.
@@ -38,7 +42,7 @@ DONE, WAIT, FAIL = "done", "wait", "fail"
 
 @dataclass
 class Outcome:
-    """What happened to one asset in this step."""
+    """What happened to one asset in this round."""
 
     asset_id: str
     state: str
@@ -47,20 +51,12 @@ class Outcome:
     copy_formats: list[str] = field(default_factory=list)
 
 
-def run(client: IconikClient, step: Step, now: float, recheck_seconds: float) -> Step | None:
-    """Handle the next chunk of ``step.remaining``; return the following step, or None."""
-    chunk, rest = step.remaining[:CHUNK], step.remaining[CHUNK:]
-    final = now >= step.deadline
-    with ThreadPoolExecutor(max_workers=min(PARALLEL, max(1, len(chunk)))) as pool:
-        # Each task runs in a copy of this thread's context, so its log lines keep the job id
-        # and the trace (context variables do not cross into pool threads by themselves).
-        futures = [
-            pool.submit(contextvars.copy_context().run, check_and_remove, client, step, asset)
-            for asset in chunk
-        ]
-        outcomes = [future.result() for future in futures]
+def run(client: IconikClient, step: Step, now: float, recheck_seconds: float) -> Round:
+    """Check and remove this round's assets; say what follows."""
+    outcomes = _check_all(client, step)
     copy_counts = _request_copies(client, step, outcomes)
-    done, failures, waiting = step.done, list(step.failures), list(step.waiting)
+    final = now >= step.deadline
+    done, failures, waiting = step.done, [], list(step.waiting)
     for outcome in outcomes:
         if outcome.state == DONE:
             done += 1
@@ -68,28 +64,35 @@ def run(client: IconikClient, step: Step, now: float, recheck_seconds: float) ->
             failures.append((outcome.asset_id, _final_reason(outcome, step)))
         else:
             waiting.append(outcome.asset_id)
-    handled = done + len(failures)
-    step = step.next(
-        remaining=rest,
+    state = replace(
+        step,
+        remaining=(),
         waiting=tuple(waiting),
         done=done,
-        failures=tuple(failures),
+        failures=add_failures(step.failures, failures),
         copy_counts=copy_counts,
     )
-    if rest:
-        jobs.progress(client, step.job_id, handled, step.total, _progress_text(step))
-        return step
-    if waiting:
-        delay = min(recheck_seconds * 2**step.round, MAX_RECHECK_SECONDS)
-        delay = max(0.0, min(delay, step.deadline - now))
-        jobs.progress(client, step.job_id, handled, step.total, _progress_text(step))
-        return step.next(
-            remaining=step.waiting, waiting=(), round=step.round + 1, not_before=now + delay
-        )
-    jobs.finish(
-        client, step.job_id, step.total, _summary(step), step.failures, step.options.dry_run
+    message = progress_text(state)
+    if not state.waiting:
+        return Round(state, None, message)
+    delay = min(recheck_seconds * 2**state.round, MAX_RECHECK_SECONDS)
+    delay = max(0.0, min(delay, state.deadline - now))
+    following = state.next(
+        remaining=state.waiting, waiting=(), round=state.round + 1, not_before=now + delay
     )
-    return None
+    return Round(state, following, message)
+
+
+def _check_all(client: IconikClient, step: Step) -> list[Outcome]:
+    assets = step.remaining
+    with ThreadPoolExecutor(max_workers=min(PARALLEL, max(1, len(assets)))) as pool:
+        # Each task runs in a copy of this thread's context, so its log lines keep the job id
+        # and the trace (context variables do not cross into pool threads by themselves).
+        futures = [
+            pool.submit(contextvars.copy_context().run, check_and_remove, client, step, asset)
+            for asset in assets
+        ]
+        return [future.result() for future in futures]
 
 
 def check_and_remove(client: IconikClient, step: Step, asset_id: str) -> Outcome:
@@ -112,6 +115,8 @@ def check_and_remove(client: IconikClient, step: Step, asset_id: str) -> Outcome
             file_sets,
             client.asset_files(asset_id),
         )
+        if check.with_verdict(Verdict.GONE):
+            check = _confirm_gone(client, check, options)
     except IconikError as error:
         return Outcome(asset_id, _error_state(error), f"could not read its files: {error}")
     except Exception as error:  # unexpected data: this asset fails, the others go on
@@ -123,8 +128,26 @@ def check_and_remove(client: IconikClient, step: Step, asset_id: str) -> Outcome
     return _outcome(check, removed, problems)
 
 
+def _confirm_gone(client: IconikClient, check: AssetCheck, options: ActionOptions) -> AssetCheck:
+    """Read the file sets again: a LucidLink set that looked gone must really be gone."""
+    still = {
+        str(s.get("id"))
+        for s in client.asset_file_sets(check.asset_id)
+        if _on_lucidlink(s, options.ll_storage_id)
+    }
+    confirmed = check.confirm_gone(still)
+    for gone in confirmed.with_verdict(Verdict.GONE):
+        log.info(
+            "LucidLink file set %s (%s) of asset %s was already deleted elsewhere",
+            gone.file_set_id,
+            gone.format_name,
+            check.asset_id,
+        )
+    return confirmed
+
+
 def _delete_verified(client: IconikClient, check: AssetCheck) -> tuple[int, list[str]]:
-    """Delete and purge each verified LucidLink file set; a failed delete waits for a re-run."""
+    """Delete each verified LucidLink file set; a failed delete waits for a re-run."""
     removed, problems = 0, []
     for verified in check.with_verdict(Verdict.VERIFIED):
         try:
@@ -154,7 +177,7 @@ def _outcome(check: AssetCheck, removed: int, problems: list[str]) -> Outcome:
 
 def _dry_run_outcome(check: AssetCheck) -> Outcome:
     verified = check.with_verdict(Verdict.VERIFIED)
-    others = [c for c in check.checks if c.verdict is not Verdict.VERIFIED]
+    others = [c for c in check.checks if c.verdict not in (Verdict.VERIFIED, Verdict.GONE)]
     if not others:
         return Outcome(check.asset_id, DONE, removed=len(verified))
     notes = []
@@ -169,17 +192,21 @@ def _dry_run_outcome(check: AssetCheck) -> Outcome:
 def _request_copies(
     client: IconikClient, step: Step, outcomes: list[Outcome]
 ) -> tuple[tuple[str, int], ...]:
-    """One bulk copy to B2 per format for the chunk's assets that need one (not in dry runs)."""
-    counts = dict(step.copy_counts)
+    """One bulk copy to B2 per format for the round's assets that need one (not in dry runs).
+
+    Each asset's copy is asked for at most MAX_COPY_REQUESTS times over all rounds; a round
+    that runs twice asks iconik twice, which iconik ignores for copies already under way.
+    """
     if step.options.dry_run:
         return step.copy_counts
+    counts = dict(step.copy_counts)
     by_format: dict[str, list[str]] = {}
     for outcome in outcomes:
+        if not outcome.copy_formats or counts.get(outcome.asset_id, 0) >= MAX_COPY_REQUESTS:
+            continue
+        counts[outcome.asset_id] = counts.get(outcome.asset_id, 0) + 1
         for format_name in outcome.copy_formats:
-            key = f"{outcome.asset_id}:{format_name}"
-            if counts.get(key, 0) < MAX_COPY_REQUESTS:
-                counts[key] = counts.get(key, 0) + 1
-                by_format.setdefault(format_name, []).append(outcome.asset_id)
+            by_format.setdefault(format_name, []).append(outcome.asset_id)
     for format_name, asset_ids in by_format.items():
         for start in range(0, len(asset_ids), BULK_LIMIT):
             batch = asset_ids[start : start + BULK_LIMIT]
@@ -218,24 +245,27 @@ def _on_lucidlink(file_set: dict[str, object], ll_storage_id: str) -> bool:
     )
 
 
-def _progress_text(step: Step) -> str:
+def progress_text(step: Step) -> str:
+    """A chunk's progress in words."""
     verb = "Checked" if step.options.dry_run else "Removed"
-    text = f"{verb} {step.done} of {jobs.assets_phrase(step.total)}"
+    text = f"{verb} {step.done:,} of {jobs.assets_phrase(step.total)}"
     if step.waiting:
-        text += f"; {len(step.waiting)} waiting for a verified copy on B2"
-    if step.failures:
-        text += f"; {len(step.failures)} not handled"
+        text += f"; {len(step.waiting):,} waiting for a verified copy on B2"
+    failed = len(step.failed_assets())
+    if failed:
+        text += f"; {failed:,} not handled"
     return text
 
 
-def _summary(step: Step) -> str:
-    formats = ", ".join(step.options.formats)
-    if step.options.dry_run:
+def summary(options: ActionOptions, done: int, total: int) -> str:
+    """The final words on a Remove (of an action or one of its parts)."""
+    formats = ", ".join(options.formats)
+    if options.dry_run:
         return (
-            f"Dry run, nothing changed: {step.done} of {jobs.assets_phrase(step.total)} "
+            f"Dry run, nothing changed: {done:,} of {jobs.assets_phrase(total)} "
             f"({formats}) could be removed from LucidLink now."
         )
     return (
-        f"Removed the LucidLink copies ({formats}) of {step.done} of "
-        f"{jobs.assets_phrase(step.total)}; every removed file is verified on B2."
+        f"Removed the LucidLink copies ({formats}) of {done:,} of "
+        f"{jobs.assets_phrase(total)}; every removed file is verified on B2."
     )

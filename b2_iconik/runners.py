@@ -1,9 +1,11 @@
-"""Where background steps run: the seam between answering iconik and doing the work.
+"""Where background steps run: the queue protocol, and the in-process runner.
 
-A runner has ``start(step)`` (fire and forget: the answer goes back now) and ``run(step)``
-(synchronous: do it here). :class:`ThreadRunner` runs steps on a bounded pool in this process,
-with delayed steps (re-checks) held by timers that cost no pool thread while they wait. The
-operations never branch on the runner; configuration picks it.
+Modelled on Bolt's lazy-listener runners: the operations never branch on where they run. A
+:class:`Queue` takes named steps, and refuses a name it has seen recently, as Cloud Tasks does:
+that is what makes a step that runs twice harmless (its successors are refused the second time)
+and what decides, among several steps, which one ends an action. :class:`ThreadRunner` is the
+default queue: a bounded pool in this process, with delayed steps (re-checks) held by timers that
+cost no pool thread while they wait. :class:`b2_iconik.tasks.CloudTasksRunner` is the other.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Protocol
 
@@ -19,22 +21,62 @@ from b2_iconik.steps import Step
 
 log = logging.getLogger(__name__)
 
-Execute = Callable[[Step], "Step | None"]
+#: How long a used name stays refused (Cloud Tasks keeps it about an hour after the task ran).
+NAME_RESERVED_SECONDS = 3600.0
 
 
-class Runner(Protocol):
-    """Runs steps: ``start`` hands one off, ``run`` does it now and follows its successors."""
+class Queue(Protocol):
+    """Named steps to run later; each name is taken once."""
 
-    def start(self, step: Step) -> None: ...
+    def enqueue(self, step: Step) -> bool:
+        """Queue the step under its name; False when that name was taken already (done)."""
+        ...
 
-    def run(self, step: Step) -> None: ...
+    def claim(self, name: str) -> bool:
+        """Take a name without queueing anything (a lease); False when it was taken."""
+        ...
+
+
+class Runner(Queue, Protocol):
+    """A queue the click handler hands an action's first steps to."""
+
+    def start(self, steps: Sequence[Step]) -> None:
+        """Queue the first steps of an accepted action.
+
+        Raises:
+            Exception: the steps could not be queued (the action's job must then fail).
+        """
+        ...
+
+
+Execute = Callable[[Step, Queue], None]
+
+
+class Names:
+    """Names taken recently, each remembered for ``reserved`` seconds."""
+
+    def __init__(self, reserved: float, clock: Callable[[], float]) -> None:
+        self._reserved, self._clock = reserved, clock
+        self._taken: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def take(self, name: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            if len(self._taken) > 10_000:
+                self._taken = {n: t for n, t in self._taken.items() if now - t < self._reserved}
+            taken = self._taken.get(name)
+            if taken is not None and now - taken < self._reserved:
+                return False
+            self._taken[name] = now
+            return True
 
 
 class ThreadRunner:
     """Runs steps in-process on a bounded pool; a burst of actions queues, it cannot swamp.
 
     Args:
-        execute: runs one step and returns the next (``Worker.execute``).
+        execute: runs one step, queueing what follows on the queue it is given.
         executor: the pool (default: ``ThreadPoolExecutor`` with ``workers`` threads).
         clock: wall-clock seconds, to turn a step's ``not_before`` into a delay.
     """
@@ -51,29 +93,31 @@ class ThreadRunner:
             max_workers=workers, thread_name_prefix="b2-iconik"
         )
         self._clock = clock
+        self._names = Names(NAME_RESERVED_SECONDS, time.monotonic)
         self._timers: set[threading.Timer] = set()
         self._lock = threading.Lock()
 
-    def start(self, step: Step) -> None:
-        """Run the step (and its successors) in the background, not before ``not_before``."""
+    def start(self, steps: Sequence[Step]) -> None:
+        for step in steps:
+            self.enqueue(step)
+
+    def enqueue(self, step: Step) -> bool:
+        """Run the step in the background, not before ``not_before``; False if seen already."""
+        if not self._names.take(step.task_id()):
+            return False
         delay = step.not_before - self._clock()
         if delay <= 0:
             self._submit(step)
-            return
+            return True
         timer = threading.Timer(delay, self._release, args=(step,))
         timer.daemon = True
         with self._lock:
             self._timers.add(timer)
         timer.start()
+        return True
 
-    def run(self, step: Step) -> None:
-        """Run the step here, then every step that follows, waiting out their delays."""
-        current: Step | None = step
-        while current is not None:
-            delay = current.not_before - self._clock()
-            if delay > 0:
-                time.sleep(delay)
-            current = self._execute(current)
+    def claim(self, name: str) -> bool:
+        return self._names.take(name)
 
     def shutdown(self) -> None:
         """Cancel pending re-checks and wait for running steps (tests, clean exits)."""
@@ -98,14 +142,11 @@ class ThreadRunner:
             )
 
     def _guarded(self, step: Step) -> None:
-        """Run a step and schedule its successor; an escaping error is logged, never lost."""
+        """Run a step; an escaping error is logged, never lost."""
         try:
-            following = self._execute(step)
+            self._execute(step, self)
         except Exception:
             log.exception("a background step of job %s crashed", step.job_id)
-            return
-        if following is not None:
-            self.start(following)
 
 
 def _current() -> str:

@@ -1,11 +1,24 @@
 """Background steps on Cloud Tasks: the function calls itself through a queue.
 
 On Google Cloud the CPU is throttled once an answer is sent, so work cannot go on in a thread.
-Instead each step becomes a task: an HTTP POST to the function's own URL (``TASKS_URL``) with
-the step as its JSON body, the shared secret, and a marker header that tells the handler to run
-the step now instead of treating the request as a click. A re-check is a task scheduled for
-later (``schedule_time``), so nothing waits while holding an instance. Steps are idempotent, so
-a task that Cloud Tasks delivers twice does no harm.
+Instead each step becomes a task: an HTTP POST to the function's own URL (``TASKS_URL``) with the
+step as its JSON body, the shared secret, and a marker header that tells the handler to run the
+step now instead of treating the request as a click. A re-check is a task scheduled for later
+(``schedule_time``), so nothing waits while holding an instance.
+
+Cloud Tasks delivers each task at least once, so every delivery goes through :meth:`deliver`:
+
+* each task is named after its step (:meth:`Step.task_id`): a step that runs twice re-creates
+  the same successors, and Cloud Tasks refuses them (ALREADY_EXISTS), which counts as done;
+* a delivery first takes a *lease*, a name of its own per attempt (created, then deleted: Cloud
+  Tasks keeps a used name for an hour). A twin delivered at the same time finds it taken, waits
+  for the first to finish, and answers 200 without doing the work again;
+* a delivery that is a retry (``X-CloudTasks-TaskRetryCount`` > 0, say after a lost answer)
+  first reads the step's marker on its job, and does nothing if the step is already done;
+* on the queue's last attempt (``TASKS_MAX_ATTEMPTS``) a step that fails keeps its assets and
+  names them on the job instead of failing again, so nothing is dropped silently;
+* a step the queue refuses for good (too large, not allowed) ends its part FAILED with the
+  reason: it is never answered with an error that Cloud Tasks would retry forever.
 """
 
 from __future__ import annotations
@@ -13,114 +26,220 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from b2_iconik.config import Settings
-from b2_iconik.errors import PluginError
+from b2_iconik.errors import QueueRefused
+from b2_iconik.runners import Queue
 from b2_iconik.secret import SharedSecret
 from b2_iconik.steps import Step
 
 log = logging.getLogger(__name__)
 
-#: The header that marks a request as a step to run, not a click.
+#: The header that marks a request as a step to run, not a click; its value is the step's kind.
 STEP_HEADER = "X-B2-Iconik-Step"
+#: The value of STEP_HEADER on a lease task (only delivered if deleting it failed): a no-op.
+LEASE = "lease"
 #: Cloud Tasks' longest dispatch deadline: a step must answer within it.
 DISPATCH_DEADLINE_SECONDS = 1800
-#: The most a task's body may hold (Cloud Tasks takes 1 MB; the function reads 1 MiB).
-MAX_TASK_BODY = 1_000_000
+#: The most a task's body may hold: Cloud Tasks' tasks.create reference says 100 KB.
+MAX_TASK_BODY = 100_000
+#: How long a twin delivery waits for the first one to finish before asking to be retried.
+TWIN_WAIT_SECONDS = 300.0
+#: A lease task is deleted at once; should that fail, it fires this much later, as a no-op.
+LEASE_PARK_SECONDS = 86_400
 
-Execute = Callable[[Step], "Step | None"]
-GiveUp = Callable[[Step, str], None]
+_REFUSED = ("InvalidArgument", "FailedPrecondition", "PermissionDenied", "NotFound",
+            "Unauthenticated", "OutOfRange")
 
 
-class StepTooLarge(PluginError):
-    """A step's state no longer fits in a task (a selection of many thousands of assets)."""
+class StepTooLarge(QueueRefused):
+    """A step's state does not fit in a task (it never should: steps are bounded)."""
+
+
+class StepWorker(Protocol):
+    """What the runner needs of :class:`b2_iconik.worker.Worker`."""
+
+    def execute(self, step: Step, queue: Queue, last_attempt: bool = True) -> None: ...
+
+    def already_done(self, step: Step, queue: Queue) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How Cloud Tasks delivered a step: its headers, read once."""
+
+    task_name: str = ""
+    retry_count: int = 0
+    execution_count: int = 0
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> Delivery:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        return cls(
+            task_name=lowered.get("x-cloudtasks-taskname", ""),
+            retry_count=_count(lowered.get("x-cloudtasks-taskretrycount")),
+            execution_count=_count(lowered.get("x-cloudtasks-taskexecutioncount")),
+        )
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What to answer Cloud Tasks: 2xx ends the task, anything else has it delivered again."""
+
+    status: int
+    message: str
+    retry_after: int | None = None
 
 
 class CloudTasksRunner:
     """Runs each step as a Cloud Tasks task that POSTs it back to the function.
 
     Args:
-        settings: ``TASKS_QUEUE``, ``TASKS_URL`` and, for local runs, the emulator's address.
+        settings: ``TASKS_QUEUE``, ``TASKS_URL``, ``TASKS_MAX_ATTEMPTS`` and, for local runs,
+            the emulator's address.
         secret: the shared secret, sent with each task so the function accepts it.
-        execute: runs one step and returns the next (``Worker.execute``).
-        give_up: ends a step's job FAILED with a reason (``Worker.give_up``).
-        clock: wall-clock seconds, to decide whether a step is for later.
+        worker: runs steps (:class:`b2_iconik.worker.Worker`).
+        clock, sleep: wall-clock seconds and a sleeper (tests pass fakes).
     """
 
     def __init__(
         self,
         settings: Settings,
         secret: SharedSecret,
-        execute: Execute,
-        give_up: GiveUp | None = None,
+        worker: StepWorker,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not settings.tasks_queue or not settings.tasks_url:
             raise ValueError("CloudTasksRunner needs TASKS_QUEUE and TASKS_URL")
         self._queue = settings.tasks_queue
         self._url = settings.tasks_url.rstrip("/")
         self._emulator = settings.cloud_tasks_emulator_host
+        self._max_attempts = settings.tasks_max_attempts
         self._secret = secret
-        self._execute = execute
-        self._give_up = give_up
+        self._worker = worker
         self._clock = clock
+        self._sleep = sleep
         self._client: Any = None
         self._lock = threading.Lock()
 
-    def start(self, step: Step) -> None:
-        """Queue the step as a task (scheduled for ``not_before`` when that is later).
+    # -- the queue -----------------------------------------------------------------------------
+
+    def start(self, steps: Sequence[Step]) -> None:
+        for step in steps:
+            self.enqueue(step)
+
+    def enqueue(self, step: Step) -> bool:
+        """Queue the step as a task named after it (scheduled for ``not_before``).
+
+        Returns:
+            False when Cloud Tasks already had a task of that name: the step was queued before.
 
         Raises:
-            StepTooLarge: the step does not fit in a task.
-            google.api_core.exceptions.GoogleAPICallError: the queue refused the task; the
-                caller answers 5xx, so iconik (or Cloud Tasks, for a step) tries again.
+            QueueRefused: Cloud Tasks will never take this step.
+            google.api_core.exceptions.GoogleAPICallError: a passing failure; try again.
         """
-        task = self._task(step)
+        task = self._task(step.task_id(), step.operation, step.kind, step.to_json().encode())
+        if step.not_before > self._clock():
+            task["schedule_time"] = _timestamp(step.not_before)
         size = len(task["http_request"]["body"])
         if size > MAX_TASK_BODY:
             raise StepTooLarge(
-                f"the action's state ({size} bytes, {step.total} assets) does not fit in a "
-                f"Cloud Tasks task ({MAX_TASK_BODY} bytes): select fewer assets at a time"
+                f"a {step.kind} step of {size} bytes does not fit in a Cloud Tasks task "
+                f"({MAX_TASK_BODY} bytes)"
             )
-        created = self._tasks_client().create_task(parent=self._queue, task=task)
-        log.info("queued a %s step as task %s", step.stage, created.name.rsplit("/", 1)[-1])
+        created = self._create(task)
+        if created:
+            log.info("queued a %s step as task %s", step.kind, step.task_id())
+        return created
 
-    def run(self, step: Step) -> None:
-        """Run a step delivered by Cloud Tasks, and queue the one that follows it."""
-        following = self._execute(step)
-        if following is None:
-            return
+    def claim(self, name: str) -> bool:
+        """Take a name as a lease: create a task of that name, then delete it at once.
+
+        Cloud Tasks refuses the name for an hour afterwards, which is all a lease needs; the
+        task itself never runs (if deleting it fails, it fires a day later as a no-op).
+        """
+        task = self._task(name, "remove", LEASE, b"{}")
+        task["schedule_time"] = _timestamp(self._clock() + LEASE_PARK_SECONDS)
+        if not self._create(task):
+            return False
         try:
-            self.start(following)
-        except StepTooLarge as error:
-            log.error("%s", error)
-            if self._give_up is None:
-                raise
-            self._give_up(following, str(error))
+            self._tasks_client().delete_task(name=task["name"])
+        except Exception as error:  # google.api_core errors; the lease holds either way
+            log.warning("could not delete lease task %s: %s", name, type(error).__name__)
+        return True
 
-    def _task(self, step: Step) -> dict[str, Any]:
-        from google.protobuf import duration_pb2, timestamp_pb2
+    # -- deliveries ----------------------------------------------------------------------------
 
-        task: dict[str, Any] = {
+    def deliver(self, step: Step, delivery: Delivery) -> Delivered:
+        """Run a step Cloud Tasks delivered, at most once in effect (see the module's notes)."""
+        try:
+            if not self.claim(f"{step.task_id()}-lease{delivery.retry_count}"):
+                return self._twin(step)
+        except QueueRefused as refused:  # a lease only guards against rare twins: go on
+            log.error("could not take this step's lease: %s", refused)
+        except Exception as error:  # the queue is unreachable: have the step delivered again
+            log.warning("could not take this step's lease (%s): asking to be retried", error)
+            return Delivered(503, "the queue is unavailable; deliver the step again", 30)
+        if delivery.retry_count and self._worker.already_done(step, self):
+            log.info("a %s step delivered again was already done", step.kind)
+            return Delivered(200, "already done")
+        last = delivery.retry_count + 1 >= self._max_attempts
+        try:
+            self._worker.execute(step, self, last_attempt=last)
+        except Exception as error:
+            log.warning("the %s step failed (%s); the queue will deliver it again", step.kind,
+                        type(error).__name__)
+            return Delivered(500, "the step failed; deliver it again")
+        return Delivered(200, "done")
+
+    def _twin(self, step: Step) -> Delivered:
+        """Another delivery of this attempt holds the lease: wait until it is done."""
+        log.info("a twin delivery of this %s step is running: waiting for it", step.kind)
+        deadline = self._clock() + TWIN_WAIT_SECONDS
+        pause = 0.5
+        while self._clock() < deadline:
+            self._sleep(pause)
+            if self._worker.already_done(step, self):
+                return Delivered(200, "already done by a twin delivery")
+            pause = min(pause * 2, 15.0)
+        return Delivered(503, "a twin delivery of this step is still running", 60)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _task(self, name: str, operation: str, kind: str, body: bytes) -> dict[str, Any]:
+        from google.protobuf import duration_pb2
+
+        return {
+            "name": f"{self._queue}/tasks/{name}",
             "http_request": {
                 "http_method": "POST",
-                "url": f"{self._url}/{step.operation}",
+                "url": f"{self._url}/{operation}",
                 "headers": {
                     "Content-Type": "application/json",
                     "x-bz-secret": self._secret.get().decode(),
-                    STEP_HEADER: step.stage,
+                    STEP_HEADER: kind,
                 },
-                "body": step.to_json().encode(),
+                "body": body,
             },
             "dispatch_deadline": duration_pb2.Duration(seconds=DISPATCH_DEADLINE_SECONDS),
         }
-        if step.not_before > self._clock():
-            when = timestamp_pb2.Timestamp()
-            when.FromNanoseconds(int(step.not_before * 1e9))
-            task["schedule_time"] = when
-        return task
+
+    def _create(self, task: dict[str, Any]) -> bool:
+        from google.api_core import exceptions
+
+        try:
+            self._tasks_client().create_task(parent=self._queue, task=task)
+        except exceptions.AlreadyExists:
+            return False
+        except exceptions.GoogleAPICallError as error:
+            if type(error).__name__ in _REFUSED:
+                raise QueueRefused(f"Cloud Tasks refused the step: {error.message}") from None
+            raise
+        return True
 
     def _tasks_client(self) -> Any:
         """The Cloud Tasks client, built once (the import is heavy: only when first needed)."""
@@ -140,3 +259,18 @@ class CloudTasksRunner:
                 else:
                     self._client = tasks_v2.CloudTasksClient()
             return self._client
+
+
+def _timestamp(when: float) -> Any:
+    from google.protobuf import timestamp_pb2
+
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(int(when * 1e9))
+    return stamp
+
+
+def _count(value: str | None) -> int:
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0

@@ -6,13 +6,16 @@ LucidLink files one for one: same count, same sizes, equal checksums where both 
 
 Everything here is conservative: whatever cannot be shown to match is *not* verified. A listing
 that disagrees with its own ``file_count``, a B2 file set with no files, a file of unknown size:
-none of them verify. Nothing here talks to iconik, so every branch is tested directly.
+none of them verify. A LucidLink file set whose files are all deleted, or no longer listed, is
+GONE: someone else (another action, a person in iconik) is deleting it; the caller confirms that
+before it counts the set as done, and never deletes anything on that verdict. Nothing here
+talks to iconik, so every branch is tested directly.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from b2_iconik.iconik import Json
@@ -28,6 +31,7 @@ class Verdict(Enum):
     COPY_NEEDED = "copy needed"  # no usable B2 copy: ask iconik for one, then wait
     PENDING = "pending"  # a B2 copy is being written: wait
     MISMATCH = "mismatch"  # a finished B2 copy differs: never delete, do not wait
+    GONE = "gone"  # the LucidLink copy is being deleted elsewhere: nothing to do, if confirmed
 
 
 #: Unverified verdicts, most hopeful first: a copy being written beats one to request, which
@@ -55,6 +59,21 @@ class AssetCheck:
     def with_verdict(self, *verdicts: Verdict) -> list[FileSetCheck]:
         """The checks whose verdict is one of these."""
         return [c for c in self.checks if c.verdict in verdicts]
+
+    def confirm_gone(self, still_listed: set[str]) -> AssetCheck:
+        """GONE verdicts checked against a fresh listing of the LucidLink file sets.
+
+        A set that is still listed ACTIVE is not gone: its files were read mid-change, so it is
+        checked again later (PENDING), never deleted on this reading.
+        """
+        checks = tuple(
+            replace(c, verdict=Verdict.PENDING, reason=f"{c.format_name}: its files changed "
+                    "while being read; checking again")
+            if c.verdict is Verdict.GONE and c.file_set_id in still_listed
+            else c
+            for c in self.checks
+        )
+        return AssetCheck(self.asset_id, checks)
 
     def formats_needing_copy(self) -> list[str]:
         """Format names whose B2 copy must be requested."""
@@ -113,8 +132,14 @@ def _check_file_set(
     def verdict(v: Verdict, reason: str = "") -> FileSetCheck:
         return FileSetCheck(format_name, ll_id, v, f"{format_name}: {reason}" if reason else "")
 
+    if listed and not ll_files:
+        return verdict(Verdict.GONE, "its LucidLink files are already deleted")
+    if not listed:
+        return verdict(Verdict.GONE, "no LucidLink files are listed for it")
     if not _complete(ll_set, listed):
         return verdict(Verdict.PENDING, "LucidLink file list is incomplete; checking again")
+    if any(str(f.get("status")) in IN_PROGRESS for f in ll_files):
+        return verdict(Verdict.PENDING, "the LucidLink copy is still being written")
     if not b2_sets:
         return verdict(Verdict.COPY_NEEDED, "no copy on B2")
     results = [

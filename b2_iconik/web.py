@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from b2_iconik import jobs
+from b2_iconik import jobs, plan
 from b2_iconik.config import Settings
 from b2_iconik.errors import (
     IconikError,
@@ -33,8 +33,8 @@ from b2_iconik.logs import log_context, redact, trace_from_headers
 from b2_iconik.payload import ActionOptions, CustomAction
 from b2_iconik.runners import Runner
 from b2_iconik.secret import SharedSecret
-from b2_iconik.steps import Step
-from b2_iconik.tasks import STEP_HEADER
+from b2_iconik.steps import EXPAND, Step
+from b2_iconik.tasks import LEASE, STEP_HEADER, CloudTasksRunner, Delivery
 from b2_iconik.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -108,8 +108,10 @@ class Plugin:
     Args:
         settings: the validated settings.
         secret: the shared secret provider.
-        worker: builds iconik clients (per user token).
+        worker: builds iconik clients (per user token) and runs steps.
         runner: where the background steps run.
+        deliveries: the Cloud Tasks runner that takes steps the queue delivers; None when the
+            steps run in-process (a marked request is then refused).
     """
 
     def __init__(
@@ -119,14 +121,14 @@ class Plugin:
         worker: Worker,
         runner: Runner,
         storages: StorageCache | None = None,
-        accepts_steps: bool = False,
+        deliveries: CloudTasksRunner | None = None,
     ) -> None:
         self.settings = settings
         self.secret = secret
         self.worker = worker
         self.runner = runner
         self.storages = storages or StorageCache()
-        self.accepts_steps = accepts_steps
+        self.deliveries = deliveries
 
     def handle(self, request: Request) -> Response:
         """Answer one request; never raises."""
@@ -167,21 +169,28 @@ class Plugin:
                 "missing or wrong shared secret",
                 **{"WWW-Authenticate": f'SharedSecret header="{SECRET_HEADER}"'},
             )
-        if any(k.lower() == STEP_HEADER.lower() for k in request.headers):
-            return self._run_step(request, operation)
+        marker = next((v for k, v in request.headers.items() if k.lower() == STEP_HEADER.lower()),
+                      None)
+        if marker is not None:
+            return self._run_step(request, operation, marker)
         action = CustomAction.from_json(_read_json(request))
         redact(action.auth_token)
         options = ActionOptions.from_query(request.query, self.settings)
+        shards = plan.shards(action)
         with self.worker.client(action.auth_token) as client:
             self._check_storages(client, options)
-            job_id = jobs.create(client, operation, action, options)
-        step = Step(operation, job_id, options, action.auth_token, selection=action, trace=trace)
+            job_id = jobs.create(client, operation, action, options, shards=len(shards))
+        steps = [
+            Step(operation, job_id, options, action.auth_token, kind=EXPAND, shard=index,
+                 shards=len(shards), selection=part, trace=trace)
+            for index, part in enumerate(shards)
+        ]
         with log_context(job_id=job_id):
             try:
-                self.runner.start(step)
+                self.runner.start(steps)
             except Exception as problem:  # the queue refused it: the job must not hang
                 log.exception("could not start the work of job %s", job_id)
-                self.worker.give_up(step, f"could not start the work: {type(problem).__name__}")
+                self.worker.abandon(steps[0], f"could not start the work: {type(problem).__name__}")
                 return error(503, "could not start the work; try again", **{"Retry-After": "30"})
             log.info(
                 "accepted %s of %s (formats %s%s)",
@@ -200,14 +209,16 @@ class Plugin:
             },
         )
 
-    def _run_step(self, request: Request, operation: str) -> Response:
-        """Run one background step delivered by Cloud Tasks, then queue the next.
+    def _run_step(self, request: Request, operation: str, marker: str) -> Response:
+        """Run one background step delivered by Cloud Tasks (its successors go to the queue).
 
         Only a deployment that queues its steps takes them: elsewhere a marked request is
         refused, so no one can make an in-process instance run arbitrary work synchronously.
         """
-        if not self.accepts_steps:
+        if self.deliveries is None:
             raise PayloadError(STEP_HEADER, "this deployment runs its steps in-process")
+        if marker.strip().lower() == LEASE:
+            return Response(200, {"message": "a lease: nothing to do"})
         try:
             step = Step.from_json(_read_body(request))
         except (ValueError, KeyError, TypeError):
@@ -215,10 +226,14 @@ class Plugin:
         if step.operation != operation:
             raise PayloadError("body", f"is a {step.operation} step, sent to …/{operation}")
         redact(step.auth_token)
+        delivery = Delivery.from_headers(request.headers)
         with log_context(job_id=step.job_id, trace=step.trace):
-            log.info("running a %s step from the queue", step.stage)
-            self.runner.run(step)
-        return Response(200, {"job_id": step.job_id, "stage": step.stage})
+            log.info("running a %s step (%s) from the queue, attempt %d", step.kind, step.unit,
+                     delivery.retry_count + 1)
+            done = self.deliveries.deliver(step, delivery)
+        headers = {"Retry-After": str(done.retry_after)} if done.retry_after else {}
+        body = {"job_id": step.job_id, "kind": step.kind, "message": done.message}
+        return Response(done.status, body, headers)
 
     def _authentic(self, request: Request) -> bool:
         """Compare the shared-secret header with the secret in constant time."""

@@ -1,9 +1,14 @@
-"""Runs one step of an action and says what step comes next.
+"""Runs one step of an action against iconik, and queues what follows.
 
-The worker knows nothing of runners: :meth:`Worker.execute` takes a step and returns the next
-one (or None), and whichever runner called it schedules that. Failures never vanish: a passing
-one (iconik unreachable, 429/5xx after the client's own retries) re-runs the step later, a
-lasting one ends the iconik job FAILED with the reason, and either way it is logged.
+The worker knows nothing of runners: :meth:`Worker.execute` takes a step and a queue, and every
+step it schedules goes to that queue under its deterministic name. The order of effects is what
+makes a step safe to run twice: first the work (every iconik change is idempotent), then the
+successors (the queue refuses names it has seen), last the marker on the unit's job saying the
+step is done; :meth:`Worker.already_done` reads that marker.
+
+Failures never vanish: a passing one (iconik unreachable, 429/5xx after the client's own retries)
+runs the step again later; a lasting one, or the last attempt, keeps the step's assets and names
+them on the job; either way it is logged.
 """
 
 from __future__ import annotations
@@ -13,18 +18,21 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from b2_iconik import add, jobs, remove
+from b2_iconik import add, expansion, jobs, remove, tally
 from b2_iconik.config import Settings
-from b2_iconik.errors import IconikError, is_transient
+from b2_iconik.errors import IconikError, QueueRefused, is_transient
 from b2_iconik.iconik import IconikClient
 from b2_iconik.logs import log_context, redact
-from b2_iconik.selection import expand
-from b2_iconik.steps import EXPAND, PROCESS, Step
+from b2_iconik.runners import Queue
+from b2_iconik.steps import CHUNK, END, EXPAND, WATCHDOG, Step, add_failures, clip_reason
+from b2_iconik.tokens import TokenKeeper, TokenRefused
 
 log = logging.getLogger(__name__)
 
-#: How many times a step is re-run after passing failures before its job is marked FAILED.
+#: How many times a step is re-run after passing failures before its assets are given up.
 MAX_ATTEMPTS = 6
+#: The longest pause before such a re-run.
+MAX_RETRY_SECONDS = 300.0
 
 
 class Worker:
@@ -44,6 +52,7 @@ class Worker:
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.tokens = TokenKeeper(settings.token_refresh_seconds, clock)
         self._client_factory = client_factory or self._default_client
 
     def client(self, token: str) -> IconikClient:
@@ -55,73 +64,146 @@ class Worker:
         s = self.settings
         return IconikClient(s.iconik_url, s.iconik_id, token, max_rps=s.iconik_max_rps)
 
-    def execute(self, step: Step) -> Step | None:
-        """Run one step; return the step that follows, or None when the action is over."""
+    def execute(self, step: Step, queue: Queue, last_attempt: bool = True) -> None:
+        """Run one step, queueing what follows.
+
+        Args:
+            last_attempt: False when the queue will deliver the step again if it fails: an
+                unexpected error is then raised (so it does), instead of giving up.
+        """
         with log_context(step.job_id, step.trace), self.client(step.auth_token) as client:
             try:
-                return self._dispatch(client, step)
+                step = self.tokens.fresh(client, step)
+                self._dispatch(client, queue, step)
+            except TokenRefused as refused:
+                log.error("%s", refused)
+                self._give_up(client, queue, step, f"{refused}; run the action again")
             except Exception as error:
-                return self._failed(client, step, error)
+                self._failed(client, queue, step, error, last_attempt)
 
-    def _dispatch(self, client: IconikClient, step: Step) -> Step | None:
-        now = self.clock()
-        if step.stage == EXPAND:
-            step = self._expand(client, step, now)
-        runner = add.run if step.operation == "add" else remove.run
-        return runner(client, step, now, self.settings.remove_recheck_seconds)
+    def already_done(self, step: Step, queue: Queue) -> bool:
+        """Whether the step's effects are complete already (it was delivered before).
 
-    def _expand(self, client: IconikClient, step: Step, now: float) -> Step:
-        """Turn the selection into assets, and name their number in the job's title."""
-        assert step.selection is not None, "an expand step carries the selection"
-        asset_ids = expand(client, step.selection)
-        total = len(asset_ids)
-        log.info("%s: %d assets selected", step.operation, total)
-        jobs.retitle(
-            client,
-            step.job_id,
-            jobs.title(step.operation, jobs.assets_phrase(total), step.options.dry_run),
-            total,
-        )
-        return step.next(
-            stage=PROCESS,
-            selection=None,
-            remaining=tuple(asset_ids),
-            total=total,
-            deadline=now + self.settings.remove_wait_seconds,
-        )
-
-    def _failed(self, client: IconikClient, step: Step, error: Exception) -> Step | None:
-        """Retry a passing failure later; end the job FAILED on a lasting one."""
-        if is_transient(error) and step.attempt + 1 < MAX_ATTEMPTS:
-            delay = min(self.settings.remove_recheck_seconds * 2**step.attempt, 300.0)
-            log.warning("step failed (%s); trying again in %.0f s", error, delay)
-            return _retry(step, self.clock() + delay)
-        if isinstance(error, IconikError):
-            log.error("action failed: %s", error)
-            reason = str(error)
-        else:
-            log.exception("action failed on an internal error")
-            reason = f"internal error: {type(error).__name__}: {error}"
-        self._fail_job(client, step, reason)
-        return None
-
-    def give_up(self, step: Step, reason: str) -> None:
-        """End a step's job FAILED with the reason, naming the assets it had not handled."""
+        A step found done also gets its idempotent follow-up run again (summing the action up),
+        in case the earlier delivery stopped just before it. An iconik error here says nothing:
+        the step is then run, which is safe.
+        """
         with log_context(step.job_id, step.trace), self.client(step.auth_token) as client:
-            self._fail_job(client, step, reason)
+            try:
+                return self._done(client, queue, step)
+            except IconikError as error:
+                log.warning("could not tell whether this step already ran: %s", error)
+                return False
 
-    def _fail_job(self, client: IconikClient, step: Step, reason: str) -> None:
-        handled = {a for a, _ in step.failures}
-        not_done = [a for a in (*step.remaining, *step.waiting) if a not in handled]
-        failures = step.failures + tuple((a, reason) for a in not_done)
-        if not failures:
-            failures = (("selection", reason),)
-        summary = f"Stopped: {reason}. Nothing unverified was removed."
+    def _done(self, client: IconikClient, queue: Queue, step: Step) -> bool:
+        if step.kind == EXPAND:
+            if not expansion.done(client, step):
+                return False
+            tally.after_part(client, queue, step, self.clock())
+            return True
+        job = client.get_job(step.report_job_id)
+        if job is None:
+            return True  # the job was deleted in iconik: there is nothing left to report into
+        if jobs.is_terminal(job):
+            if step.kind == CHUNK and step.unit_job_id:
+                tally.after_part(client, queue, step, self.clock())
+            return True
+        seq_done = (job.get("metadata") or {}).get("seq_done")
+        return step.kind == CHUNK and isinstance(seq_done, int) and seq_done >= step.seq
+
+    def _dispatch(self, client: IconikClient, queue: Queue, step: Step) -> None:
+        now = self.clock()
+        if step.kind == EXPAND:
+            expansion.run(client, queue, step, now, self.settings)
+        elif step.kind == CHUNK:
+            self._chunk(client, queue, step, now)
+        elif step.kind == END:
+            tally.run_end(client, step)
+        elif step.kind == WATCHDOG:
+            tally.run_watchdog(client, queue, step, now, self.settings.watchdog_seconds)
+
+    def _chunk(self, client: IconikClient, queue: Queue, step: Step, now: float) -> None:
+        """One round of a chunk: then its next round, or its end."""
+        operation = add if step.operation == "add" else remove
+        done = operation.run(client, step, now, self.settings.remove_recheck_seconds)
+        if done.following is None:
+            self._end_chunk(client, queue, done.state)
+            return
+        following = self.tokens.fresh(client, done.following, until=done.following.not_before)
+        queue.enqueue(following)
+        jobs.progress(
+            client, step.report_job_id, done.processed, step.total, done.message, seq=step.seq
+        )
+
+    def _end_chunk(self, client: IconikClient, queue: Queue, state: Step) -> None:
+        """A chunk is over: end the action (a one-chunk action), or its part and sum up."""
+        now = self.clock()
+        if not state.unit_job_id:
+            tally.finish_action(client, queue, state, tally.Outcome.of_chunk(state), now)
+            return
+        operation = add if state.operation == "add" else remove
+        failures = state.failures[: jobs.MAX_NAMED]
+        jobs.finish(
+            client,
+            state.unit_job_id,
+            state.total,
+            operation.summary(state.options, state.done, state.total),
+            failures,
+            state.options.dry_run,
+            failed_count=len(state.failed_assets()),
+            metadata={
+                "seq_done": state.seq,
+                "done": state.done,
+                "failed": len(state.failed_assets()),
+                "failures": [list(f) for f in failures],
+            },
+        )
+        tally.after_part(client, queue, state, now)
+
+    def _failed(
+        self, client: IconikClient, queue: Queue, step: Step, error: Exception, last: bool
+    ) -> None:
+        """Run the step again later on a passing failure; otherwise give its assets up."""
+        if is_transient(error) and step.attempt + 1 < MAX_ATTEMPTS:
+            delay = min(self.settings.remove_recheck_seconds * 2**step.attempt, MAX_RETRY_SECONDS)
+            log.warning("step failed (%s); trying again in %.0f s", error, delay)
+            queue.enqueue(step.retry(self.clock() + delay))
+            return
+        if isinstance(error, IconikError | QueueRefused):
+            log.error("step failed: %s", error)
+            reason = str(error)
+        elif not last:
+            log.exception("step failed unexpectedly; the queue will deliver it again")
+            raise error
+        else:
+            log.exception("step failed on an internal error")
+            reason = f"internal error: {type(error).__name__}: {error}"
+        self._give_up(client, queue, step, reason)
+
+    def _give_up(self, client: IconikClient, queue: Queue, step: Step, reason: str) -> None:
+        """Keep the step's assets, name them with the reason, and let the action end."""
+        reason = clip_reason(reason)
         try:
-            jobs.finish(client, step.job_id, step.total, summary, failures)
-        except IconikError as error:
-            log.error("could not mark the job FAILED: %s", error)
+            if step.kind == CHUNK:
+                failed = step.failed_assets()
+                kept = [a for a in (*step.remaining, *step.waiting) if a not in failed]
+                failures = add_failures(step.failures, ((a, reason) for a in dict.fromkeys(kept)))
+                self._end_chunk(client, queue, replace(step, remaining=(), waiting=(),
+                                                       failures=failures))
+            elif step.kind == EXPAND and step.shards > 1:
+                expansion.fail_shard(client, step, reason)
+                tally.after_part(client, queue, step, self.clock())
+            else:
+                outcome = tally.Outcome(0, 0, 1, (("the selection", reason),))
+                tally.finish_action(client, queue, step, outcome, self.clock())
+        except (IconikError, QueueRefused) as error:
+            log.error("could not record on the job that the work stopped: %s", error)
 
-
-def _retry(step: Step, not_before: float) -> Step:
-    return replace(step, attempt=step.attempt + 1, not_before=not_before)
+    def abandon(self, step: Step, reason: str) -> None:
+        """End a just-accepted action FAILED when its work could not even be queued."""
+        with log_context(step.job_id, step.trace), self.client(step.auth_token) as client:
+            try:
+                outcome = tally.Outcome(0, 0, 1, (("the selection", reason),))
+                tally.write_end(client, tally.end_step(step, outcome, self.clock()))
+            except IconikError as error:
+                log.error("could not mark the job FAILED: %s", error)

@@ -88,8 +88,9 @@ def test_every_call_has_a_timeout(client: IconikClient, mock: responses.Requests
     mock.post(BULK, json={"job_id": JOB})
     mock.get(f"{BASE}/API/files/v1/assets/{ASSET}/formats/", json={"objects": []})
     mock.delete(f"{BASE}/API/files/v1/assets/{ASSET}/file_sets/{FILE_SET}/", status=204)
-    mock.delete(f"{BASE}/API/files/v1/assets/{ASSET}/file_sets/{FILE_SET}/purge/", status=204)
     mock.get(CONTENTS, json={"objects": [{"id": "x"}], "next_url": f"{CONTENTS}?page=2"})
+    mock.get(TOKEN_URL, json={"expires": "2030-01-01T00:00:00"})
+    mock.post(TOKEN_URL, json={"token": "t2", "expires": "2030-01-01T00:00:00"}, status=201)
 
     client.get_storage(LL)
     client.get_job(JOB)
@@ -98,10 +99,12 @@ def test_every_call_has_a_timeout(client: IconikClient, mock: responses.Requests
     client.bulk_copy(LL, [ASSET], "ORIGINAL", source_id=B2)
     client.asset_formats(ASSET)
     client.delete_file_set(ASSET, FILE_SET)
+    client.check_token()
+    client.new_token()
     with pytest.raises(IconikHTTPError):  # the second page repeats itself
         list(client.collection_contents(COLLECTION))
 
-    assert len(mock.calls) >= 10
+    assert len(mock.calls) >= 11
     for call in mock.calls:
         assert call.request.req_kwargs["timeout"] == iconik.DEFAULT_TIMEOUT, call.request.url
 
@@ -369,37 +372,52 @@ def test_saved_search_results(client: IconikClient, mock: responses.RequestsMock
 # -- deleting --------------------------------------------------------------------------------------
 
 FILE_SET_URL = f"{BASE}/API/files/v1/assets/{ASSET}/file_sets/{FILE_SET}/"
+TOKEN_URL = f"{BASE}/API/auth/v1/auth/token/"
 
 
-def test_delete_file_set_deletes_then_purges(
+def test_update_job_merges_metadata(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.patch(f"{JOBS}{JOB}/", json={})
+    client.update_job(JOB, metadata={"seq_done": 2})
+    client.update_job(JOB, status="FINISHED")
+    first, second = (c.request for c in mock.calls)
+    assert first.url.endswith("?merge_metadata=true") and "?" not in second.url
+    assert json.loads(first.body) == {"metadata": {"seq_done": 2}}
+
+
+def test_token_check_and_renewal(client: IconikClient, mock: responses.RequestsMock) -> None:
+    mock.get(TOKEN_URL, json={"token": "t", "expires": "2030-01-01T00:00:00"})
+    mock.post(TOKEN_URL, json={"token": "renewed", "expires": "2031-01-01T00:00:00"}, status=201)
+    assert client.check_token()["expires"] == "2030-01-01T00:00:00"
+    assert client.new_token()["token"] == "renewed"
+    client.use_token("renewed")
+    client.check_token()
+    assert mock.calls[-1].request.headers["Auth-Token"] == "renewed"
+
+
+def test_delete_file_set_skips_the_recycle_bin_in_one_call(
     client: IconikClient, mock: responses.RequestsMock
 ) -> None:
     mock.delete(FILE_SET_URL, status=204)
-    mock.delete(FILE_SET_URL + "purge/", status=204)
     client.delete_file_set(ASSET, FILE_SET)
     assert [(c.request.method, c.request.url) for c in mock.calls] == [
-        ("DELETE", FILE_SET_URL),
-        ("DELETE", FILE_SET_URL + "purge/"),
+        ("DELETE", FILE_SET_URL + "?immediately=true"),
     ]
 
 
-@pytest.mark.parametrize(("first", "purge"), [(404, 404), (404, 204), (204, 404)])
-def test_delete_file_set_already_gone(
-    client: IconikClient, mock: responses.RequestsMock, first: int, purge: int
+def test_delete_file_set_already_gone_counts_as_deleted(
+    client: IconikClient, mock: responses.RequestsMock
 ) -> None:
-    mock.delete(FILE_SET_URL, status=first)
-    mock.delete(FILE_SET_URL + "purge/", status=purge)
+    mock.delete(FILE_SET_URL, status=404, json={"errors": ["File set doesn't exist"]})
     client.delete_file_set(ASSET, FILE_SET)
-    assert len(mock.calls) == 2
+    assert len(mock.calls) == 1
 
 
 def test_delete_file_set_error_raises(client: IconikClient, mock: responses.RequestsMock) -> None:
     mock.delete(FILE_SET_URL, status=403, json={"errors": ["not allowed"]})
-    mock.delete(FILE_SET_URL + "purge/", status=204)
     with pytest.raises(IconikHTTPError) as caught:
         client.delete_file_set(ASSET, FILE_SET)
     assert caught.value.status == 403
-    assert len(mock.calls) == 1  # no purge after a failed delete
+    assert len(mock.calls) == 1
 
 
 # -- bulk copy -------------------------------------------------------------------------------------

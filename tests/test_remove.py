@@ -1,4 +1,5 @@
-"""Remove's per-chunk logic with a fake iconik: waiting, copies, final rounds, dry runs, errors."""
+"""Remove's rounds with a fake iconik: waiting, copies, final rounds, dry runs, errors, and
+copies someone else deletes meanwhile."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from b2_iconik import remove
 from b2_iconik.errors import IconikHTTPError, IconikUnavailable
 from b2_iconik.payload import ActionOptions
-from b2_iconik.steps import PROCESS, Step
+from b2_iconik.steps import CHUNK, Round, Step
 
 B2 = "b2000000-0000-4000-8000-000000000000"
 LL = "11000000-0000-4000-8000-000000000000"
@@ -23,8 +24,9 @@ class FakeIconik:
         self.files: dict[str, list[dict[str, Any]]] = {}
         self.deleted: list[tuple[str, str]] = []
         self.copies: list[tuple[str, tuple[str, ...], str]] = []
-        self.jobs: list[dict[str, Any]] = []
         self.broken: dict[str, Exception] = {}
+        self.file_set_reads: dict[str, int] = {}
+        self.vanishing: dict[str, str] = {}  # asset -> LL set deleted elsewhere after a read
 
     def add(self, asset: str, b2: str | None = "same") -> None:
         sets = [{"id": f"{asset}-ll", "storage_id": LL, "format_id": "f", "status": "ACTIVE"}]
@@ -39,7 +41,15 @@ class FakeIconik:
     def asset_file_sets(self, asset: str) -> list[dict[str, Any]]:
         if asset in self.broken:
             raise self.broken[asset]
-        return [s for s in self.file_sets[asset] if (asset, s["id"]) not in self.deleted]
+        reads = self.file_set_reads[asset] = self.file_set_reads.get(asset, 0) + 1
+        gone = self.vanishing.get(asset)
+        listed = [s for s in self.file_sets[asset] if (asset, s["id"]) not in self.deleted
+                  and not (gone == s["id"] and reads > 1)]
+        if gone and reads == 1:  # another run deletes it (to the recycle bin) right after
+            for f in self.files[asset]:
+                if f["file_set_id"] == gone:
+                    f["status"] = "DELETED"
+        return listed
 
     def asset_formats(self, asset: str) -> list[dict[str, Any]]:
         return [{"id": "f", "name": "ORIGINAL", "status": "ACTIVE"}]
@@ -54,41 +64,49 @@ class FakeIconik:
         self.copies.append((dest, tuple(ids), fmt))
         return "copy-job"
 
-    def update_job(self, job_id: str, **fields: Any) -> None:
-        self.jobs.append(fields)
 
 
 def step(assets: list[str], dry_run: bool = False, deadline: float = 100.0) -> Step:
     options = ActionOptions(B2, LL, ("ORIGINAL",), dry_run)
-    return Step("remove", "job", options, "token", stage=PROCESS, remaining=tuple(assets),
+    return Step("remove", "job", options, "token", kind=CHUNK, remaining=tuple(assets),
                 total=len(assets), deadline=deadline)
 
 
-def run_to_end(fake: FakeIconik, first: Step, now: float = 0.0) -> dict[str, Any]:
+def run(fake: FakeIconik, current: Step, now: float = 0.0) -> Round:
+    return remove.run(fake, current, now, recheck_seconds=1.0)  # type: ignore[arg-type]
+
+
+def run_to_end(fake: FakeIconik, first: Step, now: float = 0.0) -> Step:
+    """Every round of the chunk; the chunk's state once it is over."""
     current: Step | None = first
-    rounds = 0
-    while current is not None:
+    for _ in range(100):
+        assert current is not None
         now = max(now, current.not_before)
-        current = remove.run(fake, current, now, recheck_seconds=1.0)  # type: ignore[arg-type]
-        rounds += 1
-        assert rounds < 100
-    return fake.jobs[-1]
+        done = run(fake, current, now)
+        if done.following is None:
+            return done.state
+        current = done.following
+    raise AssertionError("the chunk never ended")
+
+
+def reasons(state: Step) -> str:
+    return "; ".join(f"{a}: {why}" for a, why in state.failures)
 
 
 def test_verified_assets_are_deleted_and_the_job_finishes():
     fake = FakeIconik()
     fake.add("a")
-    job = run_to_end(fake, step(["a"]))
+    state = run_to_end(fake, step(["a"]))
     assert fake.deleted == [("a", "a-ll")]
-    assert job["status"] == "FINISHED"
+    assert (state.done, state.failures) == (1, ())
 
 
 def test_missing_b2_copy_is_requested_then_waited_for_until_the_deadline():
     fake = FakeIconik()
     fake.add("a", b2=None)
-    job = run_to_end(fake, step(["a"], deadline=30.0))
+    state = run_to_end(fake, step(["a"], deadline=30.0))
     assert fake.deleted == []
-    assert job["status"] == "FAILED" and "a: B2 copy not verified in time" in job["message"]
+    assert state.done == 0 and "a: B2 copy not verified in time" in reasons(state)
     assert fake.copies[0] == (B2, ("a",), "ORIGINAL")
     assert len(fake.copies) == remove.MAX_COPY_REQUESTS  # asked again, but not forever
 
@@ -96,20 +114,21 @@ def test_missing_b2_copy_is_requested_then_waited_for_until_the_deadline():
 def test_copy_that_arrives_while_waiting_is_verified_and_removed():
     fake = FakeIconik()
     fake.add("a", b2="open")
-    waiting = remove.run(fake, step(["a"]), 0.0, 1.0)  # type: ignore[arg-type]
+    waiting = run(fake, step(["a"])).following
     assert waiting is not None and waiting.remaining == ("a",) and waiting.not_before == 1.0
+    assert waiting.seq == 1 and waiting.round == 1
     fake.add("a", b2="same")
-    assert remove.run(fake, waiting, 1.0, 1.0) is None  # type: ignore[arg-type]
+    done = run(fake, waiting, 1.0)
+    assert done.following is None and done.state.done == 1
     assert fake.deleted == [("a", "a-ll")]
-    assert fake.jobs[-1]["status"] == "FINISHED"
 
 
 def test_mismatch_fails_at_once_without_a_copy_request():
     fake = FakeIconik()
     fake.add("a", b2="bigger")
-    job = run_to_end(fake, step(["a"]))
+    state = run_to_end(fake, step(["a"]))
     assert (fake.deleted, fake.copies) == ([], [])
-    assert job["status"] == "FAILED" and "11 bytes" in job["message"]
+    assert state.done == 0 and "11 bytes" in reasons(state)
 
 
 def test_recheck_pauses_grow_and_stop_at_the_deadline():
@@ -119,11 +138,12 @@ def test_recheck_pauses_grow_and_stop_at_the_deadline():
     now = 0.0
     while current is not None:
         now = max(now, current.not_before)
-        current = remove.run(fake, current, now, 1.0)  # type: ignore[arg-type]
+        done = run(fake, current, now)
+        current = done.following
         if current is not None:
             pauses.append(current.not_before - now)
     assert pauses == [1.0, 2.0, 4.0, 8.0, 5.0]  # doubling, cut to end exactly at the deadline
-    assert fake.jobs[-1]["status"] == "FAILED"
+    assert done.state.failed_assets() == {"a"}
 
 
 @pytest.mark.parametrize(
@@ -134,10 +154,10 @@ def test_passing_iconik_error_makes_an_asset_wait_not_fail(error):
     fake = FakeIconik()
     fake.add("a")
     fake.broken["a"] = error
-    following = remove.run(fake, step(["a"]), 0.0, 1.0)  # type: ignore[arg-type]
+    following = run(fake, step(["a"])).following
     assert following is not None and following.remaining == ("a",)
     del fake.broken["a"]
-    assert remove.run(fake, following, 1.0, 1.0) is None  # type: ignore[arg-type]
+    assert run(fake, following, 1.0).following is None
     assert fake.deleted == [("a", "a-ll")]
 
 
@@ -146,9 +166,9 @@ def test_lasting_iconik_error_fails_only_that_asset():
     fake.add("a")
     fake.add("b")
     fake.broken["a"] = IconikHTTPError(403, ["Permission denied"], "GET", "/x")
-    job = run_to_end(fake, step(["a", "b"]))
+    state = run_to_end(fake, step(["a", "b"]))
     assert fake.deleted == [("b", "b-ll")]
-    assert job["status"] == "FAILED" and "Permission denied" in job["message"]
+    assert state.done == 1 and "Permission denied" in reasons(state)
 
 
 def test_unexpected_error_fails_only_that_asset():
@@ -156,35 +176,57 @@ def test_unexpected_error_fails_only_that_asset():
     fake.add("a")
     fake.add("b")
     fake.broken["a"] = KeyError("id")
-    job = run_to_end(fake, step(["a", "b"]))
+    state = run_to_end(fake, step(["a", "b"]))
     assert fake.deleted == [("b", "b-ll")]
-    assert "a: internal error" in job["message"]
+    assert "a: internal error" in reasons(state)
 
 
 def test_dry_run_deletes_and_copies_nothing_and_finishes():
     fake = FakeIconik()
     fake.add("a")
     fake.add("b", b2=None)
-    job = run_to_end(fake, step(["a", "b"], dry_run=True))
+    state = run_to_end(fake, step(["a", "b"], dry_run=True))
     assert (fake.deleted, fake.copies) == ([], [])
-    assert job["status"] == "FINISHED"
-    assert "b: would keep" in job["message"] and "would request a copy to B2" in job["message"]
+    assert state.done == 1
+    assert "b: would keep" in reasons(state) and "would request a copy to B2" in reasons(state)
 
 
-def test_large_selection_is_handled_in_chunks_with_progress():
+def test_a_round_says_its_progress():
     fake = FakeIconik()
-    assets = [f"a{i}" for i in range(remove.CHUNK * 2 + 5)]
-    for asset in assets:
-        fake.add(asset)
-    first = remove.run(fake, step(assets), 0.0, 1.0)  # type: ignore[arg-type]
-    assert first is not None and len(first.remaining) == remove.CHUNK + 5
-    assert fake.jobs[-1]["progress_processed"] == remove.CHUNK
-    job = run_to_end(fake, first)
-    assert job["status"] == "FINISHED" and len(fake.deleted) == len(assets)
+    fake.add("a")
+    fake.add("b", b2="open")
+    done = run(fake, step(["a", "b"]))
+    assert done.processed == 1 and done.following is not None
+    assert done.message == "Removed 1 of 2 assets; 1 waiting for a verified copy on B2"
 
 
 def test_nothing_on_lucidlink_is_done_after_one_read():
     fake = FakeIconik()
     fake.file_sets["a"], fake.files["a"] = [], []
-    job = run_to_end(fake, step(["a"]))
-    assert job["status"] == "FINISHED" and fake.deleted == []
+    state = run_to_end(fake, step(["a"]))
+    assert state.done == 1 and fake.deleted == [] and fake.file_set_reads["a"] == 1
+
+
+def test_a_copy_deleted_elsewhere_meanwhile_counts_as_done_not_as_a_mismatch():
+    """Two Removes of one asset: the other deleted the LucidLink copy between our reads."""
+    fake = FakeIconik()
+    fake.add("a")
+    fake.vanishing["a"] = "a-ll"
+    state = run_to_end(fake, step(["a"]))
+    assert state.done == 1 and state.failures == ()
+    assert fake.deleted == []  # nothing deleted on that reading
+
+
+def test_a_copy_whose_files_look_deleted_but_is_still_listed_waits():
+    fake = FakeIconik()
+    fake.add("a")
+    for f in fake.files["a"]:
+        if f["file_set_id"] == "a-ll":
+            f["status"] = "DELETED"
+    done = run(fake, step(["a"]))
+    assert done.following is not None and done.state.waiting == ("a",)
+    assert fake.deleted == [] and "changed while being read" in _outcome_reason(fake)
+
+
+def _outcome_reason(fake: FakeIconik) -> str:
+    return remove.check_and_remove(fake, step(["a"]), "a").reason  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
-"""The in-process runner (b2_iconik.runners.ThreadRunner): background steps, delays, successors.
+"""The in-process runner (b2_iconik.runners.ThreadRunner): background steps, delays, names.
 
-The execute function is a fake that records which steps ran (and when) and returns the next
+The execute function is a fake that records which steps ran (and when) and queues the next
 step; the tests wait on events with timeouts instead of sleeping.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from b2_iconik.payload import ActionOptions
-from b2_iconik.runners import ThreadRunner
+from b2_iconik.runners import Queue, ThreadRunner
 from b2_iconik.steps import Step
 
 B2 = "22222222-2222-2222-2222-222222222222"
@@ -24,12 +24,12 @@ OPTIONS = ActionOptions(B2, LL, ("ORIGINAL",))
 WAIT = 5.0  # the most any test waits for something that should happen at once
 
 
-def step(job_id: str, done: int = 0, not_before: float = 0.0) -> Step:
-    return Step("add", job_id, OPTIONS, "token-abcdef", done=done, not_before=not_before)
+def step(job_id: str, seq: int = 0, not_before: float = 0.0) -> Step:
+    return Step("add", job_id, OPTIONS, "token-abcdef", seq=seq, not_before=not_before)
 
 
 class Recorder:
-    """A fake ``execute``: records (job id, done, time) and follows a successor rule."""
+    """A fake ``execute``: records (job id, seq, time) and queues a successor by a rule."""
 
     def __init__(self, successor: Callable[[Step], Step | None] = lambda s: None) -> None:
         self.ran: list[tuple[str, int, float]] = []
@@ -37,18 +37,20 @@ class Recorder:
         self._events: dict[tuple[str, int], threading.Event] = {}
         self._lock = threading.Lock()
 
-    def event(self, job_id: str, done: int = 0) -> threading.Event:
+    def event(self, job_id: str, seq: int = 0) -> threading.Event:
         with self._lock:
-            return self._events.setdefault((job_id, done), threading.Event())
+            return self._events.setdefault((job_id, seq), threading.Event())
 
-    def __call__(self, s: Step) -> Step | None:
+    def __call__(self, s: Step, queue: Queue) -> None:
         with self._lock:
-            self.ran.append((s.job_id, s.done, time.monotonic()))
-        self.event(s.job_id, s.done).set()
-        return self.successor(s)
+            self.ran.append((s.job_id, s.seq, time.monotonic()))
+        following = self.successor(s)
+        if following is not None:
+            queue.enqueue(following)
+        self.event(s.job_id, s.seq).set()
 
-    def when(self, job_id: str, done: int = 0) -> float:
-        return next(t for j, d, t in self.ran if (j, d) == (job_id, done))
+    def when(self, job_id: str, seq: int = 0) -> float:
+        return next(t for j, d, t in self.ran if (j, d) == (job_id, seq))
 
 
 @pytest.fixture
@@ -61,7 +63,7 @@ def runners() -> Iterator[list[ThreadRunner]]:
 
 
 def make(
-    runners: list[ThreadRunner], execute: Callable[[Step], Step | None], **kwargs: Any
+    runners: list[ThreadRunner], execute: Callable[[Step, Queue], None], **kwargs: Any
 ) -> ThreadRunner:
     r = ThreadRunner(execute, **kwargs)
     runners.append(r)
@@ -75,40 +77,63 @@ def test_start_runs_in_the_background(runners: list[ThreadRunner]) -> None:
     gate = threading.Event()
     finished = threading.Event()
 
-    def execute(s: Step) -> None:
+    def execute(s: Step, queue: Queue) -> None:
         gate.wait(WAIT)
         finished.set()
 
     runner = make(runners, execute)
     started = time.monotonic()
-    runner.start(step("J"))
+    runner.start([step("J")])
     assert time.monotonic() - started < 0.5  # start did not wait for the step
     assert not finished.is_set()
     gate.set()
     assert finished.wait(WAIT)
 
 
-def test_start_follows_successors(runners: list[ThreadRunner]) -> None:
-    recorder = Recorder(lambda s: s.next(done=s.done + 1) if s.done < 3 else None)
+def test_queued_successors_run(runners: list[ThreadRunner]) -> None:
+    recorder = Recorder(lambda s: s.next() if s.seq < 3 else None)
     runner = make(runners, recorder)
-    runner.start(step("J"))
+    runner.start([step("J")])
     assert recorder.event("J", 3).wait(WAIT)
     assert [(j, d) for j, d, _ in recorder.ran] == [("J", 0), ("J", 1), ("J", 2), ("J", 3)]
+
+
+def test_a_name_is_taken_once(runners: list[ThreadRunner]) -> None:
+    recorder = Recorder()
+    runner = make(runners, recorder)
+    assert runner.enqueue(step("J")) is True
+    assert runner.enqueue(step("J")) is False  # the same step: refused, as Cloud Tasks does
+    assert runner.enqueue(step("J", seq=1)) is True
+    assert runner.claim("a-lease") is True and runner.claim("a-lease") is False
+    assert recorder.event("J", 1).wait(WAIT)
+    assert [(j, d) for j, d, _ in recorder.ran].count(("J", 0)) <= 1
+
+
+def test_the_first_of_two_racing_claims_wins(runners: list[ThreadRunner]) -> None:
+    runner = make(runners, Recorder())
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda: results.append(runner.claim("end")))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    assert sorted(results) == [False] * 7 + [True]
 
 
 def test_successor_runs_on_a_pool_thread(runners: list[ThreadRunner]) -> None:
     names: list[str] = []
     done = threading.Event()
 
-    def execute(s: Step) -> Step | None:
+    def execute(s: Step, queue: Queue) -> None:
         names.append(threading.current_thread().name)
-        if s.done == 0:
-            return s.next(done=1)
+        if s.seq == 0:
+            queue.enqueue(s.next())
+            return
         done.set()
-        return None
 
     runner = make(runners, execute)
-    runner.start(step("J"))
+    runner.start([step("J")])
     assert done.wait(WAIT)
     assert all(n.startswith("b2-iconik") for n in names)
 
@@ -117,7 +142,7 @@ def test_delayed_step_waits(runners: list[ThreadRunner]) -> None:
     recorder = Recorder()
     runner = make(runners, recorder)
     started = time.monotonic()
-    runner.start(step("J", not_before=time.time() + 0.2))
+    runner.start([step("J", not_before=time.time() + 0.2)])
     assert not recorder.event("J").wait(0.1)
     assert recorder.event("J").wait(WAIT)
     assert recorder.when("J") - started >= 0.18
@@ -125,10 +150,10 @@ def test_delayed_step_waits(runners: list[ThreadRunner]) -> None:
 
 def test_delayed_successor_waits(runners: list[ThreadRunner]) -> None:
     recorder = Recorder(
-        lambda s: s.next(done=1, not_before=time.time() + 0.2) if s.done == 0 else None
+        lambda s: s.next(not_before=time.time() + 0.2) if s.seq == 0 else None
     )
     runner = make(runners, recorder)
-    runner.start(step("J"))
+    runner.start([step("J")])
     assert recorder.event("J", 1).wait(WAIT)
     assert recorder.when("J", 1) - recorder.when("J", 0) >= 0.18
 
@@ -138,8 +163,8 @@ def test_delayed_step_holds_no_pool_thread(runners: list[ThreadRunner]) -> None:
     recorder = Recorder()
     runner = make(runners, recorder, workers=1)
     started = time.monotonic()
-    runner.start(step("later", not_before=time.time() + 0.3))
-    runner.start(step("now"))
+    runner.start([step("later", not_before=time.time() + 0.3)])
+    runner.start([step("now")])
     assert recorder.event("now").wait(WAIT)
     assert not recorder.event("later").is_set()
     assert recorder.when("now") - started < 0.25
@@ -150,8 +175,7 @@ def test_delayed_step_holds_no_pool_thread(runners: list[ThreadRunner]) -> None:
 def test_injected_clock_sets_the_delay(runners: list[ThreadRunner]) -> None:
     recorder = Recorder()
     runner = make(runners, recorder, clock=lambda: 1000.0)
-    runner.start(step("past", not_before=999.0))
-    runner.start(step("soon", not_before=1000.15))
+    runner.start([step("past", not_before=999.0), step("soon", not_before=1000.15)])
     assert recorder.event("past").wait(WAIT)
     assert recorder.event("soon").wait(WAIT)
     assert recorder.when("soon") - recorder.when("past") >= 0.1
@@ -162,17 +186,16 @@ def test_crash_is_logged_and_runner_lives_on(
 ) -> None:
     recorder = Recorder()
 
-    def execute(s: Step) -> Step | None:
+    def execute(s: Step, queue: Queue) -> None:
         if s.job_id == "bad":
             raise RuntimeError("step exploded")
-        return recorder(s)
+        recorder(s, queue)
 
     runner = make(runners, execute, workers=1)
     with caplog.at_level(logging.ERROR, logger="b2_iconik.runners"):
-        runner.start(step("bad"))
-        runner.start(step("good"))
+        runner.start([step("bad"), step("good")])
         assert recorder.event("good").wait(WAIT)
-        runner.start(step("good", done=1))
+        runner.start([step("good", seq=1)])
         assert recorder.event("good", 1).wait(WAIT)
     crashes = [r for r in caplog.records if r.name == "b2_iconik.runners"]
     assert len(crashes) == 1
@@ -181,53 +204,13 @@ def test_crash_is_logged_and_runner_lives_on(
     assert "step exploded" in str(crashes[0].exc_info[1])
 
 
-# -- run -------------------------------------------------------------------------------------------
-
-
-def test_run_is_synchronous_through_successors(runners: list[ThreadRunner]) -> None:
-    recorder = Recorder(lambda s: s.next(done=s.done + 1) if s.done < 2 else None)
-    runner = make(runners, recorder)
-    runner.run(step("J"))
-    assert [(j, d) for j, d, _ in recorder.ran] == [("J", 0), ("J", 1), ("J", 2)]
-
-
-def test_run_happens_on_the_calling_thread(runners: list[ThreadRunner]) -> None:
-    threads: list[threading.Thread] = []
-
-    def execute(s: Step) -> Step | None:
-        threads.append(threading.current_thread())
-        return s.next(done=1) if s.done == 0 else None
-
-    make(runners, execute).run(step("J"))
-    assert threads == [threading.current_thread()] * 2
-
-
-def test_run_waits_out_delays(runners: list[ThreadRunner]) -> None:
-    recorder = Recorder(
-        lambda s: s.next(done=1, not_before=time.time() + 0.15) if s.done == 0 else None
-    )
-    runner = make(runners, recorder)
-    started = time.monotonic()
-    runner.run(step("J"))
-    assert time.monotonic() - started >= 0.13
-    assert [(j, d) for j, d, _ in recorder.ran] == [("J", 0), ("J", 1)]
-
-
-def test_run_lets_errors_through(runners: list[ThreadRunner]) -> None:
-    def execute(s: Step) -> None:
-        raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError, match="boom"):
-        make(runners, execute).run(step("J"))
-
-
 # -- shutdown --------------------------------------------------------------------------------------
 
 
 def test_shutdown_cancels_pending_timers() -> None:
     recorder = Recorder()
     runner = ThreadRunner(recorder)
-    runner.start(step("later", not_before=time.time() + 0.2))
+    runner.start([step("later", not_before=time.time() + 0.2)])
     runner.shutdown()
     assert not recorder.event("later").wait(0.4)
     assert recorder.ran == []
@@ -237,13 +220,13 @@ def test_shutdown_waits_for_running_steps() -> None:
     finished = threading.Event()
     running = threading.Event()
 
-    def execute(s: Step) -> None:
+    def execute(s: Step, queue: Queue) -> None:
         running.set()
         time.sleep(0.1)
         finished.set()
 
     runner = ThreadRunner(execute)
-    runner.start(step("J"))
+    runner.start([step("J")])
     assert running.wait(WAIT)
     runner.shutdown()
     assert finished.is_set()
@@ -254,19 +237,20 @@ def test_successor_after_shutdown_is_logged_not_lost_silently(
 ) -> None:
     running, release = threading.Event(), threading.Event()
 
-    def execute(s: Step) -> Step | None:
+    def execute(s: Step, queue: Queue) -> None:
         if s.job_id == "first":
             running.set()
             release.wait(WAIT)
-            return step("second")
-        return None
+            queue.enqueue(step("second"))
 
     runner = ThreadRunner(execute)
-    runner.start(step("first"))
+    runner.start([step("first")])
     assert running.wait(WAIT)
     stopper = threading.Thread(target=runner.shutdown)
     stopper.start()
-    time.sleep(0.05)
+    deadline = time.monotonic() + WAIT  # until the pool refuses new work, not a fixed sleep
+    while not runner._executor._shutdown and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.005)
     release.set()
     stopper.join(WAIT)
     assert any("second" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)

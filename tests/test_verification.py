@@ -222,3 +222,34 @@ def test_file_count_with_or_without_deleted_files_is_complete(count):
     result, _ = verdicts([file_set("ll", LL, file_count=1), file_set("b2", B2, file_count=count)],
                          files)
     assert result == [Verdict.VERIFIED]
+
+
+# -- a LucidLink copy someone else is deleting, and one still being written ----------------------
+
+
+def test_lucidlink_set_whose_files_are_all_deleted_is_gone_not_a_mismatch():
+    result, check = verdicts([file_set("ll", LL), file_set("b2", B2)],
+                             [file("ll", status="DELETED"), file("b2")])
+    assert result == [Verdict.GONE]
+    assert check.with_verdict(Verdict.VERIFIED) == []  # never deleted on this reading
+
+
+def test_lucidlink_set_with_no_files_listed_is_gone():
+    result, _ = verdicts([file_set("ll", LL, file_count=1), file_set("b2", B2)], [file("b2")])
+    assert result == [Verdict.GONE]
+
+
+def test_gone_is_confirmed_only_when_a_fresh_listing_lacks_the_set():
+    _, check = verdicts([file_set("ll", LL), file_set("b2", B2)],
+                        [file("ll", status="DELETED"), file("b2")])
+    assert [c.verdict for c in check.confirm_gone(set()).checks] == [Verdict.GONE]
+    still = check.confirm_gone({"ll"})
+    assert [c.verdict for c in still.checks] == [Verdict.PENDING]
+    assert "changed while being read" in still.checks[0].reason
+
+
+@pytest.mark.parametrize("status", ["OPEN", "GROWING", "AWAITED"])
+def test_lucidlink_copy_still_being_written_waits(status):
+    result, _ = verdicts([file_set("ll", LL), file_set("b2", B2)],
+                         [file("ll", status=status), file("b2")])
+    assert result == [Verdict.PENDING]

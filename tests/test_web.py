@@ -26,11 +26,15 @@ class RecordingRunner:
     def __init__(self) -> None:
         self.started: list = []
 
-    def start(self, step) -> None:
-        self.started.append(step)
+    def start(self, steps) -> None:
+        self.started.extend(steps)
 
-    def run(self, step) -> None:
+    def enqueue(self, step) -> bool:
         self.started.append(step)
+        return True
+
+    def claim(self, name) -> bool:
+        return True
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +124,35 @@ def test_no_work_that_grows_with_the_selection_before_the_answer(client, iconik)
         f"GET /API/files/v1/storages/{B2}/", f"GET /API/files/v1/storages/{LL}/",
         "POST /API/jobs/v1/jobs/",
     ]
+
+
+def test_a_huge_selection_starts_as_shards_that_each_fit_in_a_task(client, iconik, runner):
+    from b2_iconik.plan import shard_of
+    from b2_iconik.tasks import MAX_TASK_BODY
+
+    many = [f"a0000000-0000-4000-8000-{i:012d}" for i in range(20_000)]
+    answer = post(client, payload=body(context="BULK", asset_ids=many,
+                                       collection_ids=[COLLECTION]))
+    assert answer.status_code == 200
+    steps = runner.started
+    assert len(steps) > 1
+    assert {s.shards for s in steps} == {len(steps)}
+    assert sorted(a for s in steps for a in s.selection.asset_ids) == sorted(many)
+    for index, step in enumerate(steps):
+        assert step.shard == index and step.selection.collection_ids == (COLLECTION,)
+        assert all(shard_of(a, len(steps)) == index for a in step.selection.asset_ids)
+        assert len(step.to_json().encode()) < MAX_TASK_BODY
+        assert step.to_json().count(TOKEN) == 1  # on the step, not again in its selection
+    job = json.loads(iconik.calls[-1].request.body)
+    assert job["metadata"]["shards"] == len(steps)
+
+
+def test_too_many_collections_at_once_get_400_and_change_nothing(client, iconik, runner):
+    many = [f"c0000000-0000-4000-8000-{i:012d}" for i in range(600)]
+    answer = post(client, payload=body(context="BULK", asset_ids=[], collection_ids=many))
+    assert answer.status_code == 400
+    assert answer.get_json()["error"].startswith("collection_ids:")
+    assert not iconik.calls and not runner.started
 
 
 @pytest.mark.parametrize("prefix", ["", "/iconik_handler", "/a/b"])
@@ -304,7 +337,21 @@ def test_step_request_refused_when_steps_run_in_process(client, runner):
     assert not runner.started
 
 
-def _queued_plugin():
+class RecordingDeliveries:
+    """Stands in for the Cloud Tasks runner: records the steps delivered to it."""
+
+    def __init__(self, answer=None) -> None:
+        from b2_iconik.tasks import Delivered
+
+        self.delivered: list = []
+        self.answer = answer or Delivered(200, "done")
+
+    def deliver(self, step, delivery):
+        self.delivered.append((step, delivery))
+        return self.answer
+
+
+def _queued_plugin(answer=None):
     from b2_iconik.app import build_plugin
     from b2_iconik.config import Settings
 
@@ -312,27 +359,53 @@ def _queued_plugin():
                         tasks_queue="projects/p/locations/l/queues/q", tasks_url="http://x/")
     plugin = build_plugin(settings, configure_logging=False)
     plugin.runner = RecordingRunner()
+    plugin.deliveries = RecordingDeliveries(answer)
     return plugin
 
 
-def _step_request(path: str, data: bytes):
+def _step_request(path: str, data: bytes, kind: str = "chunk", **headers: str):
     import io
 
     from b2_iconik.web import Request
 
-    return Request("POST", path, {"x-bz-secret": SECRET, "X-B2-Iconik-Step": "process"}, {},
-                   io.BytesIO(data).read, len(data))
+    return Request("POST", path, {"x-bz-secret": SECRET, "X-B2-Iconik-Step": kind, **headers},
+                   {}, io.BytesIO(data).read, len(data))
 
 
-def test_step_request_runs_the_step_when_steps_are_queued():
+def test_step_request_is_delivered_with_its_retry_headers():
     from b2_iconik.payload import ActionOptions
-    from b2_iconik.steps import PROCESS, Step
+    from b2_iconik.steps import CHUNK, Step
 
     plugin = _queued_plugin()
-    step = Step("remove", JOB, ActionOptions(B2, LL, ("ORIGINAL",)), TOKEN, stage=PROCESS)
-    answer = plugin.handle(_step_request("/remove", step.to_json().encode()))
+    step = Step("remove", JOB, ActionOptions(B2, LL, ("ORIGINAL",)), TOKEN, kind=CHUNK)
+    answer = plugin.handle(_step_request(
+        "/remove", step.to_json().encode(), **{"X-CloudTasks-TaskRetryCount": "3",
+                                              "X-CloudTasks-TaskExecutionCount": "1",
+                                              "X-CloudTasks-TaskName": step.task_id()}))
     assert (answer.status, answer.body["job_id"]) == (200, JOB)
-    assert plugin.runner.started == [step]
+    ((delivered, delivery),) = plugin.deliveries.delivered
+    assert delivered == step
+    assert (delivery.retry_count, delivery.execution_count, delivery.task_name) == (
+        3, 1, step.task_id())
+    assert not plugin.runner.started
+
+
+def test_step_answer_carries_retry_after_when_asked_again():
+    from b2_iconik.payload import ActionOptions
+    from b2_iconik.steps import CHUNK, Step
+    from b2_iconik.tasks import Delivered
+
+    plugin = _queued_plugin(Delivered(503, "a twin is running", 60))
+    step = Step("remove", JOB, ActionOptions(B2, LL, ("ORIGINAL",)), TOKEN, kind=CHUNK)
+    answer = plugin.handle(_step_request("/remove", step.to_json().encode()))
+    assert (answer.status, answer.headers["Retry-After"]) == (503, "60")
+
+
+def test_a_lease_delivered_by_mistake_is_a_no_op():
+    plugin = _queued_plugin()
+    answer = plugin.handle(_step_request("/remove", b"{}", kind="lease"))
+    assert answer.status == 200
+    assert not plugin.deliveries.delivered
 
 
 @pytest.mark.parametrize(("path", "data"), [("/remove", b"{}"), ("/remove", b"[not json"),
@@ -346,7 +419,7 @@ def test_bad_step_request_gets_400(path, data):
         data = Step("remove", JOB, ActionOptions(B2, LL, ("ORIGINAL",)), TOKEN).to_json().encode()
     answer = plugin.handle(_step_request(path, data))
     assert answer.status == 400
-    assert not plugin.runner.started
+    assert not plugin.deliveries.delivered
 
 
 def test_work_that_cannot_start_fails_its_job_and_answers_503(client, iconik, app_module):

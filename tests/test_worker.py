@@ -1,4 +1,5 @@
-"""The worker: passing failures re-run a step later, lasting ones end the job FAILED."""
+"""The worker: expansion into chunks, chunk ends, passing and lasting failures, the last attempt,
+tokens, and knowing a step was already done."""
 
 from __future__ import annotations
 
@@ -11,60 +12,137 @@ from b2_iconik import remove, worker
 from b2_iconik.config import Settings
 from b2_iconik.errors import IconikHTTPError, IconikUnavailable
 from b2_iconik.payload import ActionOptions, CustomAction
-from b2_iconik.steps import EXPAND, PROCESS, Step
+from b2_iconik.steps import CHUNK, END, EXPAND, WATCHDOG, Step
+from b2_iconik.tokens import NO_EXPIRY
 from b2_iconik.worker import Worker
+from tests.fakes import FakeIconik, FakeQueue
 
-OPTIONS = ActionOptions("b2000000-0000-4000-8000-000000000000",
-                        "11000000-0000-4000-8000-000000000000", ("ORIGINAL",))
+OPTIONS = ActionOptions(FakeIconik.B2, FakeIconik.LL, ("ORIGINAL",))
+NOW = 1_000.0
 
 
-class FakeClient:
-    def __init__(self, contents: dict[str, list[dict[str, Any]]] | None = None) -> None:
-        self.updates: list[dict[str, Any]] = []
-        self.contents = contents or {}
-
-    def __enter__(self) -> FakeClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def update_job(self, job_id: str, **fields: Any) -> None:
-        self.updates.append(fields)
-
-    def collection_contents(self, collection_id: str) -> list[dict[str, Any]]:
-        if collection_id not in self.contents:
-            raise IconikHTTPError(404, ["Collection not found"], "GET", "/collections/x/")
-        return self.contents[collection_id]
-
-    def saved_search_results(self, search_id: str) -> list[dict[str, Any]]:
-        return []
+def assets(count: int, prefix: str = "a") -> list[dict[str, Any]]:
+    return [{"id": f"{prefix}{i}", "object_type": "assets"} for i in range(count)]
 
 
 @pytest.fixture
-def fake() -> FakeClient:
-    return FakeClient({"c": [{"id": "a1", "object_type": "assets"},
-                             {"id": "a2", "object_type": "assets"}]})
+def fake() -> FakeIconik:
+    return FakeIconik({"c": assets(2), "big": assets(remove.CHUNK * 2 + 1)})
 
 
-def make(fake: FakeClient, now: float = 1000.0) -> Worker:
-    settings = Settings(iconik_id="app", remove_recheck_seconds=2, remove_wait_seconds=60)
-    return Worker(settings, clock=lambda: now, client_factory=lambda token: fake)  # type: ignore
+def make(fake: FakeIconik, now: float = NOW, **settings: Any) -> Worker:
+    config = Settings(iconik_id="app", remove_recheck_seconds=2, remove_wait_seconds=60,
+                      **settings)
+    return Worker(config, clock=lambda: now, client_factory=lambda token: fake)  # type: ignore
 
 
-def step(**changes: Any) -> Step:
-    base = Step("remove", "job", OPTIONS, "token", stage=PROCESS, remaining=("a1", "a2"), total=2)
+def expand_step(fake: FakeIconik, collection: str = "c", **changes: Any) -> Step:
+    job_id = fake.create_job({"title": "t", "status": "STARTED", "metadata": {"shards": 1}})
+    selection = CustomAction("COLLECTION", collection_ids=(collection,))
+    return Step("remove", job_id, OPTIONS, "token", kind=EXPAND, selection=selection, **changes)
+
+
+def chunk_step(fake: FakeIconik, **changes: Any) -> Step:
+    job_id = fake.create_job({"title": "t", "status": "STARTED",
+                              "metadata": {"shards": 1, "chunks": 1, "assets": 2}})
+    base = Step("remove", job_id, OPTIONS, "token", kind=CHUNK, seq=1, remaining=("a1", "a2"),
+                total=2, deadline=NOW + 60, token_expires=NO_EXPIRY)
     return replace(base, **changes)
 
 
-def test_expand_names_the_real_count_and_sets_the_deadline(fake, monkeypatch):
-    seen: list[Step] = []
-    monkeypatch.setattr(remove, "run", lambda c, s, now, r: seen.append(s))
-    selection = CustomAction("COLLECTION", collection_ids=("c",), auth_token="token")
-    make(fake).execute(Step("remove", "job", OPTIONS, "token", selection=selection, stage=EXPAND))
-    (processed,) = seen
-    assert (processed.remaining, processed.total, processed.deadline) == (("a1", "a2"), 2, 1060.0)
-    assert fake.updates[0]["title"] == "Remove 2 assets from LucidLink"
+# -- expansion ----------------------------------------------------------------------------------
+
+
+def test_a_small_selection_is_one_chunk_reporting_into_the_action_job(fake):
+    queue, step = FakeQueue(), expand_step(fake)
+    make(fake).execute(step, queue)
+    (chunk,) = queue.of_kind(CHUNK)
+    assert (chunk.remaining, chunk.total, chunk.deadline) == (("a0", "a1"), 2, NOW + 60)
+    assert (chunk.unit_job_id, chunk.seq, chunk.selection) == ("", 1, None)
+    job = fake.jobs[step.job_id]
+    assert job["title"] == "Remove 2 assets from LucidLink"
+    assert job["metadata"]["chunks"] == 1 and job["metadata"]["seq_done"] == 0
+    assert not fake.child_jobs(step.job_id)
+    assert queue.of_kind(WATCHDOG)  # someone looks in if the work ever stops
+
+
+def test_a_large_selection_becomes_parallel_chunks_each_with_a_child_job(fake):
+    queue, step = FakeQueue(), expand_step(fake, "big")
+    make(fake).execute(step, queue)
+    chunks = queue.of_kind(CHUNK)
+    assert [len(c.remaining) for c in chunks] == [remove.CHUNK, remove.CHUNK, 1]
+    children = fake.child_jobs(step.job_id)
+    assert sorted(c["id"] for c in children) == sorted(c.unit_job_id for c in chunks)
+    assert [c["metadata"]["chunk"] for c in children] == [0, 1, 2]
+    assert children[0]["title"] == "Remove 250 assets from LucidLink (part 1 of 3)"
+    assert fake.jobs[step.job_id]["metadata"]["chunks"] == 3
+    assert all(c.seq == 0 for c in chunks)
+
+
+def test_expanding_again_reuses_child_jobs_and_queues_nothing_new(fake):
+    queue, step = FakeQueue(), expand_step(fake, "big")
+    make(fake).execute(step, queue)
+    jobs_before = len(fake.jobs)
+    make(fake).execute(step, queue)
+    assert len(fake.jobs) == jobs_before
+    assert len(queue.of_kind(CHUNK)) == 3 and len(queue.refused) >= 3
+
+
+def test_an_empty_selection_ends_the_job_at_once(fake):
+    fake.contents["empty"] = []
+    queue, step = FakeQueue(), expand_step(fake, "empty")
+    make(fake).execute(step, queue)
+    assert fake.statuses(step.job_id) == ["FINISHED"]
+    assert not queue.of_kind(CHUNK) and queue.of_kind(END)
+
+
+def test_missing_collection_ends_the_job_failed_at_once(fake):
+    queue, step = FakeQueue(), expand_step(fake, "nope")
+    make(fake).execute(step, queue)
+    assert fake.statuses(step.job_id) == ["FAILED"]
+    assert "Collection not found" in fake.jobs[step.job_id]["message"]
+
+
+# -- chunks --------------------------------------------------------------------------------------
+
+
+def test_a_one_chunk_action_ends_its_own_job_once(fake):
+    queue, step = FakeQueue(), chunk_step(fake)
+    make(fake).execute(step, queue)
+    assert fake.deleted == [("a1", "a1-ll"), ("a2", "a2-ll")]
+    assert fake.statuses(step.job_id) == ["FINISHED"]
+    (end,) = queue.of_kind(END)  # the claim on the end, and its safety net a minute later
+    assert end.not_before == NOW + 60 and end.done == 2
+    make(fake).execute(step, queue)  # delivered again: the end is claimed already
+    assert fake.statuses(step.job_id) == ["FINISHED"]
+
+
+def test_a_part_ends_its_child_job_and_the_last_part_ends_the_action(fake):
+    queue, step = FakeQueue(), expand_step(fake, "big")
+    make(fake).execute(step, queue)
+    chunks = queue.of_kind(CHUNK)
+    for chunk in reversed(chunks):  # any order
+        make(fake).execute(chunk, queue)
+        assert (fake.statuses(step.job_id) == ["FINISHED"]) == (chunk is chunks[0])
+    for chunk in chunks:
+        assert fake.jobs[chunk.unit_job_id]["status"] == "FINISHED"
+        assert fake.jobs[chunk.unit_job_id]["metadata"]["done"] == len(chunk.remaining)
+    assert fake.jobs[step.job_id]["progress_processed"] == remove.CHUNK * 2 + 1
+    assert len(queue.of_kind(END)) == 1
+
+
+def test_a_round_with_waiting_assets_queues_the_next_and_records_it_done(fake):
+    fake.asset_files = lambda a: [{"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"},  # type: ignore[method-assign]
+                                  {"file_set_id": f"{a}-b2", "size": 1, "status": "OPEN"}]
+    queue, step = FakeQueue(), chunk_step(fake)
+    make(fake).execute(step, queue)
+    (following,) = queue.of_kind(CHUNK)
+    assert (following.seq, following.remaining, following.not_before) == (2, ("a1", "a2"),
+                                                                          NOW + 2)
+    assert fake.jobs[step.job_id]["metadata"]["seq_done"] == 1
+
+
+# -- failures -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("error", [IconikUnavailable("no answer"),
@@ -75,44 +153,121 @@ def test_passing_failure_runs_the_step_again_later(fake, monkeypatch, error):
         raise error
 
     monkeypatch.setattr(remove, "run", fail)
-    again = make(fake).execute(step(attempt=1))
-    assert again is not None
-    assert (again.attempt, again.not_before, again.remaining) == (2, 1004.0, ("a1", "a2"))
-    assert not fake.updates
+    queue, step = FakeQueue(), chunk_step(fake, attempt=1)
+    make(fake).execute(step, queue)
+    (again,) = queue.steps
+    assert (again.attempt, again.seq, again.not_before) == (2, step.seq, NOW + 4.0)
+    assert again.task_id() != step.task_id()
 
 
-def test_passing_failure_that_lasts_ends_the_job_failed(fake, monkeypatch):
+def test_passing_failure_that_lasts_gives_the_assets_up_naming_them(fake, monkeypatch):
     def fail(*args: Any) -> None:
-        raise IconikUnavailable("iconik did not answer")
+        raise IconikUnavailable("iconik unreachable")
 
     monkeypatch.setattr(remove, "run", fail)
-    assert make(fake).execute(step(attempt=worker.MAX_ATTEMPTS - 1)) is None
-    final = fake.updates[-1]
-    assert final["status"] == "FAILED"
-    assert "a1: iconik did not answer" in final["message"]
-    assert "Nothing unverified was removed" in final["message"]
+    queue = FakeQueue()
+    step = chunk_step(fake, attempt=worker.MAX_ATTEMPTS - 1)
+    make(fake).execute(step, queue)
+    assert fake.statuses(step.job_id) == ["FAILED"]
+    message = fake.jobs[step.job_id]["message"]
+    assert "a1" in message and "a2" in message and "iconik unreachable" in message
 
 
-def test_missing_collection_ends_the_job_failed_at_once(fake):
-    selection = CustomAction("COLLECTION", collection_ids=("gone",), auth_token="token")
-    assert make(fake).execute(Step("remove", "job", OPTIONS, "token", selection=selection)) is None
-    assert fake.updates[-1]["status"] == "FAILED"
-    assert "Collection not found" in fake.updates[-1]["message"]
+def test_unexpected_error_before_the_last_attempt_is_raised_for_the_queue(fake, monkeypatch):
+    monkeypatch.setattr(remove, "run", lambda *a: 1 / 0)
+    step = chunk_step(fake)
+    with pytest.raises(ZeroDivisionError):
+        make(fake).execute(step, FakeQueue(), last_attempt=False)
+    assert fake.statuses(step.job_id) == []
 
 
-def test_unexpected_error_ends_the_job_failed_and_is_logged(fake, monkeypatch, caplog):
-    def fail(*args: Any) -> None:
-        raise ZeroDivisionError("oops")
+def test_unexpected_error_on_the_last_attempt_keeps_and_names_the_assets(fake, monkeypatch,
+                                                                        caplog):
+    monkeypatch.setattr(remove, "run", lambda *a: 1 / 0)
+    step = chunk_step(fake)
+    make(fake).execute(step, FakeQueue(), last_attempt=True)
+    assert fake.statuses(step.job_id) == ["FAILED"]
+    assert "internal error: ZeroDivisionError" in fake.jobs[step.job_id]["message"]
+    assert any(r.exc_info for r in caplog.records if r.name == "b2_iconik.worker")
 
-    monkeypatch.setattr(remove, "run", fail)
-    assert make(fake).execute(step()) is None
-    assert "internal error: ZeroDivisionError" in fake.updates[-1]["message"]
-    assert any(r.exc_info for r in caplog.records)
+
+def test_the_queue_refusing_a_successor_ends_the_chunk_not_a_loop(fake, monkeypatch):
+    from b2_iconik.errors import QueueRefused
+
+    fake.asset_files = lambda a: [{"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"}]  # type: ignore[method-assign]
+
+    class Refusing(FakeQueue):
+        def enqueue(self, step: Step) -> bool:
+            if step.kind == CHUNK:
+                raise QueueRefused("Cloud Tasks refused the step: too large")
+            return super().enqueue(step)
+
+    step = chunk_step(fake)
+    make(fake).execute(step, Refusing(), last_attempt=False)
+    assert fake.statuses(step.job_id) == ["FAILED"]
+    assert "refused the step" in fake.jobs[step.job_id]["message"]
 
 
-def test_give_up_names_the_assets_not_handled(fake):
-    make(fake).give_up(step(done=0, failures=(("a0", "earlier"),)), "too large for a task")
-    final = fake.updates[-1]
-    assert final["status"] == "FAILED"
-    for text in ("a0: earlier", "a1: too large for a task", "a2: too large for a task"):
-        assert text in final["message"]
+# -- tokens -------------------------------------------------------------------------------------
+
+
+def test_the_first_step_reads_the_expiry_and_passes_it_on(fake):
+    queue, step = FakeQueue(), expand_step(fake)
+    make(fake).execute(step, queue)
+    (chunk,) = queue.of_kind(CHUNK)
+    assert chunk.token_expires > NOW and chunk.auth_token == "token" and not fake.renewed
+
+
+def test_a_token_near_its_end_is_renewed_for_the_steps_that_follow(fake):
+    fake.asset_files = lambda a: [{"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"},  # type: ignore[method-assign]
+                                  {"file_set_id": f"{a}-b2", "size": 1, "status": "OPEN"}]
+    queue = FakeQueue()
+    step = chunk_step(fake, token_expires=NOW + 100)  # within the hour of margin
+    make(fake).execute(step, queue)
+    (following,) = queue.of_kind(CHUNK)
+    assert following.auth_token == "renewed-1" and following.token_expires > NOW + 3600
+
+
+def test_a_refused_renewal_ends_the_work_failed_with_the_assets_kept(fake):
+    fake.refuse_renewal = True
+    step = chunk_step(fake, token_expires=NOW + 100)
+    make(fake).execute(step, FakeQueue())
+    assert fake.deleted == []
+    assert fake.statuses(step.job_id) == ["FAILED"]
+    assert "would not renew the user's token" in fake.jobs[step.job_id]["message"]
+
+
+# -- already done -------------------------------------------------------------------------------
+
+
+def test_a_step_is_done_once_its_marker_says_so(fake):
+    queue, step = FakeQueue(), chunk_step(fake, seq=3)
+    w = make(fake)
+    assert not w.already_done(step, queue)
+    fake.update_job(step.job_id, metadata={"seq_done": 2})
+    assert not w.already_done(step, queue)
+    fake.update_job(step.job_id, metadata={"seq_done": 3})
+    assert w.already_done(step, queue)
+    assert w.already_done(replace(step, seq=2), queue)
+
+
+def test_an_ended_job_means_done(fake):
+    step = chunk_step(fake)
+    fake.update_job(step.job_id, status="FINISHED")
+    assert make(fake).already_done(step, FakeQueue())
+    assert make(fake).already_done(replace(step, kind=END), FakeQueue())
+
+
+def test_an_expansion_is_done_once_recorded(fake):
+    step = expand_step(fake)
+    w = make(fake)
+    assert not w.already_done(step, FakeQueue())
+    fake.update_job(step.job_id, metadata={"chunks": 1})
+    assert w.already_done(step, FakeQueue())
+
+
+def test_abandon_fails_a_job_whose_work_could_not_be_queued(fake):
+    step = expand_step(fake)
+    make(fake).abandon(step, "could not start the work: Unavailable")
+    assert fake.statuses(step.job_id) == ["FAILED"]
+    assert "could not start the work" in fake.jobs[step.job_id]["message"]

@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from b2_iconik.sandbox import Catalogue, Sandbox, SeedResult
+from tests.scenarios.dispatcher import Dispatcher
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "e2e-shared-secret-0123456789"
@@ -56,11 +57,8 @@ class SafetyOracle:
     def _problem(self, ll_set: dict[str, Any]) -> str:
         state = self.sandbox.state
         ll_files = state.files_of(file_set_id=ll_set["id"])
-        for b2_set in state.file_sets.values():
-            if (b2_set["asset_id"] != ll_set["asset_id"] or b2_set["status"] != "ACTIVE"
-                    or b2_set["format_id"] != ll_set["format_id"]
-                    or b2_set["storage_id"] == ll_set["storage_id"]
-                    or b2_set["storage_id"] != self.b2_storage_id):
+        for b2_set in state.file_sets_of(ll_set["asset_id"], storage_id=self.b2_storage_id):
+            if b2_set["format_id"] != ll_set["format_id"]:
                 continue
             b2_files = state.files_of(file_set_id=b2_set["id"])
             closed = all(f["status"] == "CLOSED" for f in b2_files)
@@ -196,3 +194,75 @@ def wait_for_job(sb: Sandbox, job_id: str, timeout: float = 30) -> dict:
 
 def on_storage(sb: Sandbox, asset_id: str, storage_id: str, format_name: str = "ORIGINAL"):
     return sb.state.file_sets_of(asset_id, storage_id=storage_id, format_name=format_name)
+
+
+# -- Cloud Tasks: the emulator (names, schedule) and the dispatcher (delivery) -----------------
+
+QUEUE = "projects/test-project/locations/here/queues/b2-iconik"
+EMULATOR_PYTHON = ROOT / ".venv-tasks" / "bin" / "python"
+#: The queue's --max-attempts in these tests (and so the plugin's TASKS_MAX_ATTEMPTS).
+MAX_ATTEMPTS = 5
+
+
+@pytest.fixture(scope="session")
+def dispatcher() -> Iterator[Dispatcher]:
+    """Cloud Tasks' dispatch side, in this process (see tests/scenarios/dispatcher.py)."""
+    with Dispatcher(max_concurrent=4, max_attempts=MAX_ATTEMPTS) as dispatch:
+        yield dispatch
+
+
+@pytest.fixture(scope="session")
+def emulator(dispatcher: Dispatcher, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """gcloud-tasks-emulator on 127.0.0.1, wrapped; yields its host:port."""
+    if not EMULATOR_PYTHON.exists():
+        pytest.skip("the Cloud Tasks emulator is not installed: run `make test`")
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("emulator") / "emulator.log"
+    script = Path(__file__).with_name("run_tasks_emulator.py")
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [str(EMULATOR_PYTHON), str(script), str(port), QUEUE, dispatcher.url],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    wait_for_port(port, process, log_path)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def serve_queued(sandbox: Sandbox, emulator: str, log_path: Path, port: int,
+                 **extra: str) -> Iterator[dict]:
+    """The plugin with TASKS_QUEUE set: every background step goes through the emulator."""
+    yield from serve_plugin(
+        sandbox, log_path, port, TASKS_QUEUE=QUEUE, TASKS_URL=f"http://127.0.0.1:{port}/",
+        CLOUD_TASKS_EMULATOR_HOST=emulator, TASKS_MAX_ATTEMPTS=str(MAX_ATTEMPTS), **extra,
+    )
+
+
+@pytest.fixture(scope="session")
+def queued_server(sandbox: Sandbox, emulator: str,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """One plugin server on the queue for the session (tests reset the sandbox and queue)."""
+    log_path = tmp_path_factory.mktemp("queued") / "plugin.log"
+    yield from serve_queued(sandbox, emulator, log_path, _free_port())
+
+
+@pytest.fixture
+def queue(dispatcher: Dispatcher) -> Iterator[Dispatcher]:
+    """The dispatcher with its records and faults cleared; checks nothing was dropped."""
+    dispatcher.reset()
+    yield dispatcher
+    dropped = list(dispatcher.records.dropped)
+    dispatcher.reset()
+    assert dropped == [], "Cloud Tasks dropped tasks after their last attempt"
+
+
+def terminal_patches(sb: Sandbox, job_id: str) -> int:
+    """How many times the plugin wrote a final status on the job (an end is written once)."""
+    return sum(
+        1 for r in sb.requests.filter("PATCH", f"/API/jobs/v1/jobs/{job_id}/$")
+        if isinstance(r.body, dict) and r.body.get("status") in TERMINAL
+    )
