@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from b2_iconik import add, jobs, remove, tally
 from b2_iconik.config import Settings
+from b2_iconik.errors import QueueRefused
 from b2_iconik.iconik import IconikClient, Json
 from b2_iconik.runners import Queue
 from b2_iconik.selection import expand
@@ -64,9 +65,9 @@ def run(client: IconikClient, queue: Queue, step: Step, now: float, settings: Se
     existing = _existing_parts(children, step.shard)
     for index, ids in enumerate(chunks):
         job_id = existing.get(index) or _create_part(client, step, index, len(chunks), len(ids))
-        queue.enqueue(
-            replace(first, chunk=index, unit_job_id=job_id, seq=0, remaining=ids, total=len(ids))
-        )
+        part = replace(first, chunk=index, unit_job_id=job_id, seq=0, remaining=ids,
+                       total=len(ids))
+        _queue_part(client, queue, part)
     _record_expanded(client, step, len(chunks), len(assets), children)
     tally.after_part(client, queue, step, now)
 
@@ -89,8 +90,12 @@ def _one_chunk(
 ) -> None:
     """An action of at most one chunk: its chunk reports into the action's own job."""
     total = len(chunks[0]) if chunks else 0
+    refused = None
     if chunks:
-        queue.enqueue(first.next(remaining=chunks[0], total=total, chunk=0))
+        try:
+            queue.enqueue(first.next(remaining=chunks[0], total=total, chunk=0))
+        except QueueRefused as error:
+            refused = error
     jobs.record(
         client,
         step.job_id,
@@ -99,8 +104,33 @@ def _one_chunk(
         message="Started",
         metadata={"chunks": len(chunks), "assets": total, "seq_done": step.seq},
     )
-    if not chunks:
+    if refused is not None:
+        failures = tuple((a, f"the queue refused this part: {refused}") for a in chunks[0])
+        outcome = tally.Outcome(total, 0, total, failures[: jobs.MAX_NAMED])
+        tally.finish_action(client, queue, step, outcome, now)
+    elif not chunks:
         tally.finish_action(client, queue, step, tally.Outcome(0, 0, 0), now)
+
+
+def _queue_part(client: IconikClient, queue: Queue, part: Step) -> None:
+    """Queue a chunk; one the queue refuses for good ends its part FAILED, naming why."""
+    try:
+        queue.enqueue(part)
+    except QueueRefused as refused:
+        log.error("the queue refused part %s: %s", part.unit, refused)
+        reason = f"the queue refused this part: {refused}"
+        failures = tuple((a, reason) for a in part.remaining)
+        operation = add if part.operation == "add" else remove
+        jobs.finish(
+            client,
+            part.unit_job_id,
+            part.total,
+            operation.summary(part.options, 0, part.total),
+            failures[: jobs.MAX_NAMED],
+            failed_count=part.total,
+            metadata={"done": 0, "failed": part.total,
+                      "failures": [list(f) for f in failures[: jobs.MAX_NAMED]]},
+        )
 
 
 def _existing_parts(children: list[Json], shard: int) -> dict[int, str]:

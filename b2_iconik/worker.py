@@ -74,7 +74,7 @@ class Worker:
         with log_context(step.job_id, step.trace), self.client(step.auth_token) as client:
             try:
                 step = self.tokens.fresh(client, step)
-                self._dispatch(client, queue, step)
+                self._dispatch(client, queue, step, last_attempt)
             except TokenRefused as refused:
                 log.error("%s", refused)
                 self._give_up(client, queue, step, f"{refused}; run the action again")
@@ -111,18 +111,20 @@ class Worker:
         seq_done = (job.get("metadata") or {}).get("seq_done")
         return step.kind == CHUNK and isinstance(seq_done, int) and seq_done >= step.seq
 
-    def _dispatch(self, client: IconikClient, queue: Queue, step: Step) -> None:
+    def _dispatch(self, client: IconikClient, queue: Queue, step: Step, last: bool) -> None:
         now = self.clock()
         if step.kind == EXPAND:
             expansion.run(client, queue, step, now, self.settings)
         elif step.kind == CHUNK:
-            self._chunk(client, queue, step, now)
+            self._chunk(client, queue, step, now, last)
         elif step.kind == END:
             tally.run_end(client, step)
         elif step.kind == WATCHDOG:
             tally.run_watchdog(client, queue, step, now, self.settings.watchdog_seconds)
 
-    def _chunk(self, client: IconikClient, queue: Queue, step: Step, now: float) -> None:
+    def _chunk(
+        self, client: IconikClient, queue: Queue, step: Step, now: float, last: bool
+    ) -> None:
         """One round of a chunk: then its next round, or its end."""
         operation = add if step.operation == "add" else remove
         done = operation.run(client, step, now, self.settings.remove_recheck_seconds)
@@ -130,7 +132,16 @@ class Worker:
             self._end_chunk(client, queue, done.state)
             return
         following = self.tokens.fresh(client, done.following, until=done.following.not_before)
-        queue.enqueue(following)
+        try:
+            queue.enqueue(following)
+        except Exception as error:
+            if not last and not isinstance(error, QueueRefused):
+                raise  # the queue delivers this step again; its round is safe to redo
+            # The round's work is done: keep only what still waits, and say why.
+            log.error("could not queue the chunk's next round: %s", error)
+            reason = f"could not schedule a check again: {type(error).__name__}: {error}"
+            self._give_up(client, queue, done.state, reason)
+            return
         jobs.progress(
             client, step.report_job_id, done.processed, step.total, done.message, seq=step.seq
         )

@@ -271,3 +271,44 @@ def test_abandon_fails_a_job_whose_work_could_not_be_queued(fake):
     make(fake).abandon(step, "could not start the work: Unavailable")
     assert fake.statuses(step.job_id) == ["FAILED"]
     assert "could not start the work" in fake.jobs[step.job_id]["message"]
+
+
+def test_a_round_whose_next_cannot_be_queued_reports_only_what_still_waits(fake):
+    from b2_iconik.errors import QueueRefused
+
+    waiting = {"a2"}
+    fake.asset_files = lambda a: [  # type: ignore[method-assign]
+        {"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"},
+        {"file_set_id": f"{a}-b2", "size": 1, "status": "OPEN" if a in waiting else "CLOSED"}]
+
+    class Refusing(FakeQueue):
+        def enqueue(self, step: Step) -> bool:
+            if step.kind == CHUNK:
+                raise QueueRefused("Cloud Tasks refused the step")
+            return super().enqueue(step)
+
+    step = chunk_step(fake)
+    make(fake).execute(step, Refusing(), last_attempt=False)
+    assert fake.deleted == [("a1", "a1-ll")]
+    message = fake.jobs[step.job_id]["message"]
+    assert "Not handled (1)" in message and "a2" in message and "a1:" not in message
+
+
+def test_a_part_the_queue_refuses_ends_failed_and_the_others_go_on(fake):
+    from b2_iconik.errors import QueueRefused
+
+    class RefusingOne(FakeQueue):
+        def enqueue(self, step: Step) -> bool:
+            if step.kind == CHUNK and step.chunk == 1:
+                raise QueueRefused("Cloud Tasks refused the step: PermissionDenied")
+            return super().enqueue(step)
+
+    queue, step = RefusingOne(), expand_step(fake, "big")
+    make(fake).execute(step, queue)
+    refused = next(c for c in fake.child_jobs(step.job_id) if c["metadata"]["chunk"] == 1)
+    assert refused["status"] == "FAILED" and "refused this part" in refused["message"]
+    for chunk in queue.of_kind(CHUNK):
+        make(fake).execute(chunk, queue)
+    assert fake.statuses(step.job_id) == ["FAILED"]
+    assert f"Not handled ({remove.CHUNK})" in fake.jobs[step.job_id]["message"]
+    assert len(fake.deleted) == remove.CHUNK + 1

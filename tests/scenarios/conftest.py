@@ -8,8 +8,10 @@ B2 copy at that moment: every test ends by asserting it recorded nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -90,34 +92,74 @@ def sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
+class PluginServer:
+    """``functions-framework --target iconik_handler`` as a subprocess (its own process
+    group, so a kill takes gunicorn's workers too), logging to a file."""
+
+    def __init__(self, sandbox: Sandbox, log_path: Path, port: int, **extra: str) -> None:
+        self.port, self.log_path = port, log_path
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "ICONIK_ID": sandbox.app_id,
+            "ICONIK_URL": sandbox.url,
+            "BZ_SHARED_SECRET": SECRET,
+            "FORMAT_NAMES": "ORIGINAL,PPRO_PROXY",
+            "REMOVE_WAIT_SECONDS": str(WAIT_SECONDS),
+            "REMOVE_RECHECK_SECONDS": "0.2",
+            "ICONIK_MAX_RPS": "300",
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> PluginServer:
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "functions_framework", "--target", "iconik_handler",
+                 "--source", "main.py", "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for_port(self.port, self.process, self.log_path)
+        return self
+
+    def kill(self) -> None:
+        """Stop at once, mid-step, as an instance that dies (SIGKILL to the whole group)."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: int) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        _wait_until_closed(self.port)
+
+
+def _wait_until_closed(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.05)
+
+
 def serve_plugin(sandbox: Sandbox, log_path: Path, port: int, **extra: str) -> Iterator[dict]:
-    """``functions-framework --target iconik_handler`` as a subprocess, logs to a file."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "ICONIK_ID": sandbox.app_id,
-        "ICONIK_URL": sandbox.url,
-        "BZ_SHARED_SECRET": SECRET,
-        "FORMAT_NAMES": "ORIGINAL,PPRO_PROXY",
-        "REMOVE_WAIT_SECONDS": str(WAIT_SECONDS),
-        "REMOVE_RECHECK_SECONDS": "0.2",
-        "ICONIK_MAX_RPS": "300",
-        "PYTHONUNBUFFERED": "1",
-        **extra,
-    }
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "functions_framework", "--target", "iconik_handler",
-             "--source", "main.py", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    wait_for_port(port, process, log_path)
-    yield {"url": url, "log": log_path}
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    """A plugin server for a fixture: yields its url, log file and the server itself."""
+    server = PluginServer(sandbox, log_path, port, **extra).start()
+    yield {"url": server.url, "log": log_path, "server": server}
+    server.stop()
 
 
 def wait_for_port(port: int, process: subprocess.Popen, log_path: Path) -> None:
