@@ -87,7 +87,7 @@ def clean_remove(sandbox: Sandbox, queued_server: dict, dispatcher: Dispatcher) 
     """The iconik calls of a clean Remove of REMOVE_CATALOGUE (the baseline)."""
     sandbox.reset()
     dispatcher.reset()
-    job, count, removed, ids = run_remove(sandbox, queued_server)
+    job, count, removed, _ = run_remove(sandbox, queued_server)
     assert job["status"] == "FAILED" and max(removed.values()) == 1
     return count
 
