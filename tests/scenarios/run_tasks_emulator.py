@@ -14,7 +14,8 @@ in the pytest process), which plays Cloud Tasks' part there:
   for a name in use or used within the reservation time, INVALID_ARGUMENT over 100 KB, or a
   refusal a test asked for;
 * DeleteTask removes the task and tells the dispatcher (``POST /deleted``), which reserves the
-  name;
+  name (and a task deleted while the emulator was about to dispatch it is skipped: unpatched,
+  that kills its dispatching thread);
 * a task that falls due is handed to the dispatcher (``POST /dispatch``) at once; the dispatcher
   delivers it with Cloud Tasks' headers, concurrency, retries and backoff.
 
@@ -118,8 +119,13 @@ _submit_task = emulator.QueueState.submit_task
 
 
 def _submit_locked(self, task_name, force_run=False):
+    """Dispatch a due task, one at a time; a task deleted since the emulator listed it (a
+    lease) is skipped, not allowed to kill the emulator's dispatching thread."""
     with _lock:
-        return _submit_task(self, task_name, force_run)
+        try:
+            return _submit_task(self, task_name, force_run)
+        except exceptions.NotFound:
+            return None
 
 
 emulator.QueueState.create_task = _create_checked
