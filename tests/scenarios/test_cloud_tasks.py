@@ -166,3 +166,49 @@ def test_step_requests_need_the_shared_secret(sb, queued_server):
     answer = requests.post(queued_server["url"] + "/remove", data=b"{}", timeout=5,
                            headers={STEP_HEADER: CHUNK, "x-bz-secret": "wrong"})
     assert answer.status_code == 401
+
+
+# -- the user's token through a long action ------------------------------------------------------
+
+@pytest.fixture
+def short_tokens(sb):
+    """Every token made in this test lives 30 s: less than the plugin's margin (an hour), so
+    each step renews the token it carries (POST, which leaves the old one valid)."""
+    sb.tokens.lifetime = 30
+    token = "short-lived-click-token-0001"
+    sb.add_token(sb.app_id, token)
+    yield token
+    sb.tokens.lifetime = 86_400.0
+
+
+def test_each_part_renews_the_token_and_none_pulls_it_from_another(sb, queued_server, queue,
+                                                                  short_tokens):
+    from b2_iconik import add
+
+    ids = seed(sb, assets=add.CHUNK + 100, on_ll=0.0, b2_missing=0, b2_wrong_size=0,
+               b2_bad_status=0, formats=("ORIGINAL",), saved_searches=0)
+    answer = click(queued_server, "add", ids, {"collection_ids": [ids.root_collection_id]},
+                   short_tokens, query="&formats=ORIGINAL")
+    job_id = answer.json()["job_id"]
+    wait_for(lambda: sb.requests.count("POST", r"/auth/v1/auth/token/$"), what="a renewal")
+    sb.tokens.expire(short_tokens)  # the click's own token dies early on: the work goes on
+    job = wait_for_job(sb, job_id, timeout=60)
+    assert job["status"] == "FINISHED", job["message"]
+    renewals = sb.requests.count("POST", r"/auth/v1/auth/token/$")
+    assert renewals >= 1 + 2  # the expansion, then each of the two parts on its own
+    assert not sb.requests.filter(status=401), "a step acted with a dead token"
+    assert terminal_patches(sb, job_id) == 1
+
+
+def test_a_refused_renewal_ends_the_job_failed_with_the_assets_kept(sb, queued_server, queue,
+                                                                   short_tokens):
+    ids = seed(sb, assets=6, on_ll=1.0, b2_missing=0, b2_wrong_size=0, b2_bad_status=0,
+               formats=("ORIGINAL",), saved_searches=0)
+    sb.tokens.refused_renewals = True
+    answer = click(queued_server, "remove", ids, {"asset_ids": ids.asset_ids}, short_tokens)
+    job = wait_for_job(sb, answer.json()["job_id"], timeout=30)
+    assert job["status"] == "FAILED"
+    assert "would not renew the user's token" in job["message"]
+    for asset in ids.asset_ids:
+        assert on_storage(sb, asset, ids.ll_storage_id)
+    assert not sb.requests.count("DELETE")
