@@ -84,6 +84,9 @@ def enabled_versions(g: Gcloud) -> list[str]:
 def read_secret(g: Gcloud) -> str:
     """The secret's latest value (for registering the actions); never printed.
 
+    Surrounding whitespace is dropped, as the function drops it (a secret made by hand with
+    ``openssl rand -hex 32 | gcloud ...`` ends with a newline).
+
     Raises:
         DeployError: it cannot be read.
     """
@@ -99,7 +102,7 @@ def read_secret(g: Gcloud) -> str:
             f"the secret {SECRET_NAME} has no readable version: run with --rotate-secret to "
             f"give it one, then {g.rerun} again."
         )
-    return result.stdout
+    return result.stdout.strip()
 
 
 def disable_versions(g: Gcloud, report: Report, versions: list[str]) -> None:

@@ -440,6 +440,16 @@ def test_each_failure_is_one_sentence_and_reports_what_was_made(
         assert "created" not in done
 
 
+def test_bindings_wait_for_a_new_service_account_to_propagate(cloud: Cloud) -> None:
+    not_yet = f"INVALID_ARGUMENT: Service account {ACCOUNT} does not exist."
+    change = fails(f"secrets add-iam-policy-binding {SECRET_NAME}", not_yet)
+    change["failures"][0]["times"] = 2
+    cloud.change(**change)
+    status, _, err = run(cloud, "deploy", "--skip-actions")
+    assert status == 0, err
+    assert cloud.commands().count(f"secrets add-iam-policy-binding {SECRET_NAME}") == 3
+
+
 def test_missing_inputs_stop_before_gcloud(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
     cloud.write_env(ICONIK_ID="x", DEPLOY_REGION=REGION)
     status, _, err = run(cloud, "deploy")
