@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TASKS_VENV  := .venv-tasks
 TASKS_STAMP := $(TASKS_VENV)/.installed
 
-.PHONY: test demo lint sandbox clean
+.PHONY: test demo lint sandbox deploy undeploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,17 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy b2_iconik main.py
+	$(PY) -m mypy b2_iconik main.py deploy
 
 sandbox: $(STAMP)
 	$(PY) -m b2_iconik.sandbox --port 8900 --seed demo
+
+# Google Cloud in one command; flags go in ARGS, e.g. make deploy ARGS="--dry-run".
+deploy: $(STAMP)
+	$(PY) -m deploy deploy $(ARGS)
+
+undeploy: $(STAMP)
+	$(PY) -m deploy undeploy $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TASKS_VENV) .pytest_cache

@@ -20,6 +20,7 @@ import pytest
 import responses
 
 from b2_iconik import custom_actions as ca
+from b2_iconik.custom_actions import api as ca_api
 
 APP_ID = "11111111-1111-1111-1111-111111111111"
 TOKEN = "operator-token-0123456789"
@@ -317,8 +318,8 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyPatch:
     monkeypatch.setenv("ICONIK_ID", APP_ID)
     monkeypatch.setenv("ICONIK_TOKEN", TOKEN)
     monkeypatch.setenv("BZ_SHARED_SECRET", SECRET)
-    monkeypatch.setattr(ca, "CLI_RETRIES", 0)
-    monkeypatch.setattr(ca, "CLI_BACKOFF", 0)
+    monkeypatch.setattr(ca_api, "CLI_RETRIES", 0)
+    monkeypatch.setattr(ca_api, "CLI_BACKOFF", 0)
     return monkeypatch
 
 
