@@ -77,6 +77,7 @@ def test_defaults() -> None:
     assert s.b2_storage_id is None and s.ll_storage_id is None
     assert s.tasks_queue is None and s.tasks_url is None
     assert s.google_cloud_project is None
+    assert (s.tasks_max_attempts, s.token_refresh_seconds, s.watchdog_seconds) == (10, 3600, 3600)
 
 
 def test_values_are_read() -> None:
@@ -91,7 +92,11 @@ def test_values_are_read() -> None:
         TASKS_QUEUE=QUEUE,
         TASKS_URL=TASKS_URL,
         GOOGLE_CLOUD_PROJECT="proj",
+        TASKS_MAX_ATTEMPTS="7",
+        TOKEN_REFRESH_SECONDS="120",
+        WATCHDOG_SECONDS="600",
     )
+    assert (s.tasks_max_attempts, s.token_refresh_seconds, s.watchdog_seconds) == (7, 120, 600)
     assert s.iconik_url == "https://eu.iconik.io"  # trailing slash dropped
     assert s.shared_secret == "shared-secret-value"
     assert (s.b2_storage_id, s.ll_storage_id) == (B2, LL)
@@ -180,6 +185,11 @@ def test_invalid_format_name_through_the_alias_names_a_variable() -> None:
         ("ICONIK_URL", "https://"),
         ("B2_STORAGE_ID", "not-a-uuid"),
         ("LL_STORAGE_ID", "1234"),
+        ("TASKS_MAX_ATTEMPTS", "0"),
+        ("TASKS_MAX_ATTEMPTS", "2.5"),
+        ("TOKEN_REFRESH_SECONDS", "-1"),
+        ("TOKEN_REFRESH_SECONDS", "an hour"),
+        ("WATCHDOG_SECONDS", "0"),
     ],
 )
 def test_malformed_setting_names_the_variable(variable: str, value: str) -> None:
