@@ -24,6 +24,7 @@ DEFAULT_WORKER_THREADS = 4
 DEFAULT_TOKEN_REFRESH_SECONDS = 3600.0
 DEFAULT_WATCHDOG_SECONDS = 3600.0
 DEFAULT_TASKS_MAX_ATTEMPTS = 10
+DEFAULT_INPROCESS_STALE_SECONDS = 900.0
 
 _FORMAT_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 _QUEUE_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[^/]+$")
@@ -46,6 +47,7 @@ class Settings:
     token_refresh_seconds: float = DEFAULT_TOKEN_REFRESH_SECONDS
     watchdog_seconds: float = DEFAULT_WATCHDOG_SECONDS
     tasks_max_attempts: int = DEFAULT_TASKS_MAX_ATTEMPTS
+    inprocess_stale_seconds: float = DEFAULT_INPROCESS_STALE_SECONDS
     tasks_queue: str | None = None
     tasks_url: str | None = None
     cloud_tasks_emulator_host: str | None = None
@@ -105,6 +107,9 @@ class Settings:
                 _number(
                     "TASKS_MAX_ATTEMPTS", env, DEFAULT_TASKS_MAX_ATTEMPTS, minimum=1, whole=True
                 )
+            ),
+            inprocess_stale_seconds=_number(
+                "INPROCESS_STALE_SECONDS", env, DEFAULT_INPROCESS_STALE_SECONDS, minimum=1
             ),
             tasks_queue=_queue(tasks_queue, tasks_url),
             tasks_url=_url("TASKS_URL", tasks_url) if tasks_url else None,

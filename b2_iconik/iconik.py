@@ -9,6 +9,7 @@ instance-wide request-rate cap. Public methods are iconik operations, not ``get`
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Iterator, Mapping
@@ -303,6 +304,11 @@ class IconikClient:
         if status:
             params["status"] = status
         return list(self._pages("/API/jobs/v1/jobs/", params))
+
+    def started_jobs(self, most: int = 500) -> list[Json]:
+        """The user's CUSTOM jobs still STARTED, newest first (at most ``most``)."""
+        params = {"type": "CUSTOM", "status": "STARTED", "per_page": PER_PAGE}
+        return list(itertools.islice(self._pages("/API/jobs/v1/jobs/", params), most))
 
     # -- the user's token ------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Protocol
 
-from b2_iconik.steps import Step
+from b2_iconik.steps import END, WATCHDOG, Step
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,9 @@ class ThreadRunner:
         execute: runs one step, queueing what follows on the queue it is given.
         executor: the pool (default: ``ThreadPoolExecutor`` with ``workers`` threads).
         clock: wall-clock seconds, to turn a step's ``not_before`` into a delay.
+        heartbeat: called every ``heartbeat_seconds`` with the latest step of each action that
+            has steps waiting or running here, so its job shows it is alive (a job left
+            untouched was interrupted: see :mod:`b2_iconik.stale`).
     """
 
     def __init__(
@@ -87,6 +90,8 @@ class ThreadRunner:
         executor: Executor | None = None,
         workers: int = 4,
         clock: Callable[[], float] = time.time,
+        heartbeat: Callable[[Step], None] | None = None,
+        heartbeat_seconds: float = 300.0,
     ) -> None:
         self._execute = execute
         self._executor = executor or ThreadPoolExecutor(
@@ -96,6 +101,11 @@ class ThreadRunner:
         self._names = Names(NAME_RESERVED_SECONDS, time.monotonic)
         self._timers: set[threading.Timer] = set()
         self._lock = threading.Lock()
+        self._live: dict[str, tuple[int, Step]] = {}
+        self._heartbeat = heartbeat
+        self._heartbeat_seconds = heartbeat_seconds
+        self._beating: threading.Thread | None = None
+        self._stopped = threading.Event()
 
     def start(self, steps: Sequence[Step]) -> None:
         for step in steps:
@@ -105,6 +115,7 @@ class ThreadRunner:
         """Run the step in the background, not before ``not_before``; False if seen already."""
         if not self._names.take(step.task_id()):
             return False
+        self._alive(step, +1)
         delay = step.not_before - self._clock()
         if delay <= 0:
             self._submit(step)
@@ -121,11 +132,44 @@ class ThreadRunner:
 
     def shutdown(self) -> None:
         """Cancel pending re-checks and wait for running steps (tests, clean exits)."""
+        self._stopped.set()
         with self._lock:
             timers, self._timers = list(self._timers), set()
         for timer in timers:
             timer.cancel()
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def live_jobs(self) -> list[str]:
+        """Jobs whose actions have steps waiting or running here."""
+        with self._lock:
+            return list(self._live)
+
+    def _alive(self, step: Step, change: int) -> None:
+        """Count an action's steps here (END and WATCHDOG checks do not keep it alive)."""
+        if step.kind in (END, WATCHDOG):
+            return
+        with self._lock:
+            count, latest = self._live.get(step.job_id, (0, step))
+            count += change
+            if count <= 0:
+                self._live.pop(step.job_id, None)
+                return
+            self._live[step.job_id] = (count, step if change > 0 else latest)
+            if self._heartbeat and self._beating is None:
+                self._beating = threading.Thread(target=self._beat, daemon=True,
+                                                 name="b2-iconik-heartbeat")
+                self._beating.start()
+
+    def _beat(self) -> None:
+        assert self._heartbeat is not None
+        while not self._stopped.wait(self._heartbeat_seconds):
+            with self._lock:
+                steps = [step for _, step in self._live.values()]
+            for step in steps:
+                try:
+                    self._heartbeat(step)
+                except Exception:
+                    log.exception("the heartbeat of job %s failed", step.job_id)
 
     def _release(self, step: Step) -> None:
         with self._lock:
@@ -136,6 +180,7 @@ class ThreadRunner:
         try:
             self._executor.submit(self._guarded, step)
         except RuntimeError:  # shut down: the process is stopping
+            self._alive(step, -1)
             log.error(
                 "shutting down: a step of job %s was not run; the job stays unfinished and "
                 "running the action again is safe", step.job_id,
@@ -147,6 +192,8 @@ class ThreadRunner:
             self._execute(step, self)
         except Exception:
             log.exception("a background step of job %s crashed", step.job_id)
+        finally:
+            self._alive(step, -1)
 
 
 def _current() -> str:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from b2_iconik import add, jobs, remove
 from b2_iconik.iconik import IconikClient, Json
 from b2_iconik.runners import Queue
+from b2_iconik.stale import modified
 from b2_iconik.steps import END, WATCHDOG, Step
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def run_watchdog(
     if tally.complete:
         finish_action(client, queue, step, tally.outcome(), now)
         return
-    latest = max([_modified(parent)] + [_modified(c) for c in children])
+    latest = max([modified(parent)] + [modified(c) for c in children])
     if now - latest < quiet_seconds:
         queue.enqueue(step.next(not_before=now + quiet_seconds))
         return
@@ -258,15 +258,3 @@ def watchdog(step: Step, not_before: float) -> Step:
         copy_counts=(),
         not_before=not_before,
     )
-
-
-def _modified(job: Json) -> float:
-    value = job.get("date_modified")
-    if not isinstance(value, str):
-        return 0.0
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return 0.0
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-

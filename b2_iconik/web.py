@@ -179,7 +179,8 @@ class Plugin:
         shards = plan.shards(action)
         with self.worker.client(action.auth_token) as client:
             self._check_storages(client, options)
-            job_id = jobs.create(client, operation, action, options, shards=len(shards))
+            runner = jobs.IN_PROCESS if self.deliveries is None else jobs.CLOUD_TASKS
+            job_id = jobs.create(client, operation, action, options, len(shards), runner)
         steps = [
             Step(operation, job_id, options, action.auth_token, kind=EXPAND, shard=index,
                  shards=len(shards), selection=part, trace=trace)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from b2_iconik import add, expansion, jobs, remove, tally
+from b2_iconik import add, expansion, jobs, remove, stale, tally
 from b2_iconik.config import Settings
 from b2_iconik.errors import IconikError, QueueRefused, is_transient
 from b2_iconik.iconik import IconikClient
@@ -114,6 +114,8 @@ class Worker:
     def _dispatch(self, client: IconikClient, queue: Queue, step: Step, last: bool) -> None:
         now = self.clock()
         if step.kind == EXPAND:
+            if not self.settings.tasks_queue:
+                stale.sweep(client, step.job_id, self.settings.inprocess_stale_seconds, now)
             expansion.run(client, queue, step, now, self.settings)
         elif step.kind == CHUNK:
             self._chunk(client, queue, step, now, last)
@@ -209,6 +211,14 @@ class Worker:
                 tally.finish_action(client, queue, step, outcome, self.clock())
         except (IconikError, QueueRefused) as error:
             log.error("could not record on the job that the work stopped: %s", error)
+
+    def touch(self, step: Step) -> None:
+        """Show an in-process action is alive (its steps wait in this instance's memory)."""
+        with log_context(step.job_id, step.trace), self.client(step.auth_token) as client:
+            try:
+                client.update_job(step.job_id, metadata={"alive_at": self.clock()})
+            except IconikError as error:
+                log.warning("could not mark the job alive: %s", error)
 
     def abandon(self, step: Step, reason: str) -> None:
         """End a just-accepted action FAILED when its work could not even be queued."""

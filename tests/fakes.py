@@ -71,6 +71,11 @@ class FakeIconik:
         with self._lock:
             return [copy.deepcopy(j) for j in self.jobs.values() if j.get("parent_id") == parent_id]
 
+    def started_jobs(self) -> list[Json]:
+        with self._lock:
+            return [copy.deepcopy(j) for j in self.jobs.values()
+                    if j.get("status") == "STARTED" and j.get("type", "CUSTOM") == "CUSTOM"]
+
     def get_asset(self, asset_id: str) -> Json | None:
         return {"id": asset_id, "title": f"clip {asset_id}"}
 

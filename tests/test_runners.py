@@ -254,3 +254,42 @@ def test_successor_after_shutdown_is_logged_not_lost_silently(
     release.set()
     stopper.join(WAIT)
     assert any("second" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+# -- heartbeat -------------------------------------------------------------------------------------
+
+
+def test_actions_with_steps_here_get_a_heartbeat_until_they_have_none(
+    runners: list[ThreadRunner],
+) -> None:
+    beats: list[str] = []
+    beat = threading.Event()
+
+    def heartbeat(s: Step) -> None:
+        beats.append(s.job_id)
+        beat.set()
+
+    recorder = Recorder()
+    runner = make(runners, recorder, heartbeat=heartbeat, heartbeat_seconds=0.05)
+    runner.start([step("waiting", not_before=time.time() + 60)])
+    assert runner.live_jobs() == ["waiting"]
+    assert beat.wait(WAIT)  # a job whose re-check waits here still shows it is alive
+    runner.start([step("quick")])
+    assert recorder.event("quick").wait(WAIT)
+    deadline = time.monotonic() + WAIT
+    while "quick" in runner.live_jobs() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert runner.live_jobs() == ["waiting"]
+    assert set(beats) <= {"waiting", "quick"} and "waiting" in beats
+
+
+def test_end_and_watchdog_checks_keep_no_action_alive(runners: list[ThreadRunner]) -> None:
+    from dataclasses import replace
+
+    from b2_iconik.steps import END, WATCHDOG
+
+    runner = make(runners, Recorder(), heartbeat=lambda s: None)
+    later = time.time() + 60
+    runner.start([replace(step("done"), kind=END, not_before=later),
+                  replace(step("done"), kind=WATCHDOG, not_before=later)])
+    assert runner.live_jobs() == []
