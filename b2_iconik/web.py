@@ -30,8 +30,10 @@ from b2_iconik.errors import (
 )
 from b2_iconik.iconik import IconikClient
 from b2_iconik.logs import log_context, redact, trace_from_headers
+from b2_iconik.oidc import CannotVerify, Unauthenticated
 from b2_iconik.payload import ActionOptions, CustomAction
 from b2_iconik.runners import Runner
+from b2_iconik.sealing import SealBroken
 from b2_iconik.secret import SharedSecret
 from b2_iconik.steps import EXPAND, Step
 from b2_iconik.tasks import LEASE, STEP_HEADER, CloudTasksRunner, Delivery
@@ -162,17 +164,15 @@ class Plugin:
             return error(
                 405, f"{request.method} is not allowed on …/{operation}: use POST", Allow="POST"
             )
-        if not self._authentic(request):
-            log.warning("refused a request with a missing or wrong %s header", SECRET_HEADER)
-            return error(
-                401,
-                "missing or wrong shared secret",
-                **{"WWW-Authenticate": f'SharedSecret header="{SECRET_HEADER}"'},
-            )
         marker = next((v for k, v in request.headers.items() if k.lower() == STEP_HEADER.lower()),
                       None)
-        if marker is not None:
+        if marker is not None and self.deliveries is not None:
             return self._run_step(request, operation, marker)
+        if not self._authentic(request):
+            log.warning("refused a request with a missing or wrong %s header", SECRET_HEADER)
+            return _unauthorized("missing or wrong shared secret")
+        if marker is not None:  # a step, where steps run in-process: none may come from outside
+            raise PayloadError(STEP_HEADER, "this deployment runs its steps in-process")
         action = CustomAction.from_json(_read_json(request))
         redact(action.auth_token)
         options = ActionOptions.from_query(request.query, self.settings)
@@ -213,11 +213,19 @@ class Plugin:
     def _run_step(self, request: Request, operation: str, marker: str) -> Response:
         """Run one background step delivered by Cloud Tasks (its successors go to the queue).
 
-        Only a deployment that queues its steps takes them: elsewhere a marked request is
-        refused, so no one can make an in-process instance run arbitrary work synchronously.
+        Only a deployment that queues its steps takes them, and only from the queue: with
+        ``TASKS_SERVICE_ACCOUNT`` set, a step must carry Cloud Tasks' OIDC token for that account
+        (the shared secret is not enough); the user's token in it must open (it is sealed).
         """
-        if self.deliveries is None:
-            raise PayloadError(STEP_HEADER, "this deployment runs its steps in-process")
+        assert self.deliveries is not None
+        try:
+            self.deliveries.authenticate(request.headers)
+        except Unauthenticated as refused:
+            log.warning("refused a step request: %s", refused)
+            return _unauthorized(str(refused))
+        except CannotVerify as problem:
+            log.error("cannot check a step request: %s", problem)
+            return error(503, "the step cannot be checked now", **{"Retry-After": "30"})
         if marker.strip().lower() == LEASE:
             return Response(200, {"message": "a lease: nothing to do"})
         try:
@@ -226,6 +234,10 @@ class Plugin:
             raise PayloadError("body", "is not a background step") from None
         if step.operation != operation:
             raise PayloadError("body", f"is a {step.operation} step, sent to …/{operation}")
+        try:
+            step = self.deliveries.unseal(step)
+        except SealBroken as broken:
+            raise PayloadError("body", str(broken)) from None
         redact(step.auth_token)
         delivery = Delivery.from_headers(request.headers)
         with log_context(job_id=step.job_id, trace=step.trace):
@@ -267,6 +279,10 @@ class Plugin:
             if storage is None:
                 raise PayloadError(name, f"iconik has no storage {storage_id}")
             self.storages.remember(storage_id)
+
+
+def _unauthorized(text: str) -> Response:
+    return error(401, text, **{"WWW-Authenticate": f'SharedSecret header="{SECRET_HEADER}"'})
 
 
 def _read_body(request: Request) -> bytes:

@@ -275,21 +275,37 @@ def emulator(dispatcher: Dispatcher, tmp_path_factory: pytest.TempPathFactory) -
         process.kill()
 
 
+#: The service account the queue's tasks carry an OIDC token for, and the tokens' sealing key.
+TASKS_ACCOUNT = "b2-iconik@test-project.iam.gserviceaccount.com"
+TASKS_KEY = "5eed" * 16
+
+
+def queue_env(emulator: str, dispatcher: Dispatcher, port: int) -> dict[str, str]:
+    """What a function on the queue gets: as make deploy sets it, with test endpoints."""
+    return {
+        "TASKS_QUEUE": QUEUE,
+        "TASKS_URL": f"http://127.0.0.1:{port}/",
+        "CLOUD_TASKS_EMULATOR_HOST": emulator,
+        "TASKS_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+        "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
+        "TASKS_OIDC_CERTS_URL": f"{dispatcher.url}/certs",
+        "TASKS_TOKEN_KEY": TASKS_KEY,
+    }
+
+
 def serve_queued(sandbox: Sandbox, emulator: str, log_path: Path, port: int,
-                 **extra: str) -> Iterator[dict]:
+                 dispatcher: Dispatcher, **extra: str) -> Iterator[dict]:
     """The plugin with TASKS_QUEUE set: every background step goes through the emulator."""
-    yield from serve_plugin(
-        sandbox, log_path, port, TASKS_QUEUE=QUEUE, TASKS_URL=f"http://127.0.0.1:{port}/",
-        CLOUD_TASKS_EMULATOR_HOST=emulator, TASKS_MAX_ATTEMPTS=str(MAX_ATTEMPTS), **extra,
-    )
+    yield from serve_plugin(sandbox, log_path, port,
+                            **{**queue_env(emulator, dispatcher, port), **extra})
 
 
 @pytest.fixture(scope="session")
-def queued_server(sandbox: Sandbox, emulator: str,
+def queued_server(sandbox: Sandbox, emulator: str, dispatcher: Dispatcher,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """One plugin server on the queue for the session (tests reset the sandbox and queue)."""
     log_path = tmp_path_factory.mktemp("queued") / "plugin.log"
-    yield from serve_queued(sandbox, emulator, log_path, _free_port())
+    yield from serve_queued(sandbox, emulator, log_path, _free_port(), dispatcher)
 
 
 @pytest.fixture

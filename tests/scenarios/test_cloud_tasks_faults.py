@@ -139,9 +139,9 @@ def test_parts_finishing_in_either_order_end_the_job_once(sb, queued_server, que
 # -- a worker killed in the middle of a step ------------------------------------------------------
 
 @pytest.fixture
-def own_server(sb, emulator, tmp_path) -> Iterator[PluginServer]:
+def own_server(sb, emulator, dispatcher, tmp_path) -> Iterator[PluginServer]:
     """A server of this test's own, which it may kill and start again on the same port."""
-    holder = next(serve_queued(sb, emulator, tmp_path / "plugin.log", free_port()))
+    holder = next(serve_queued(sb, emulator, tmp_path / "plugin.log", free_port(), dispatcher))
     server = holder["server"]
     yield server
     server.stop()

@@ -37,10 +37,11 @@ WAIT = 20
 
 
 @pytest.fixture(scope="module")
-def big_server(sandbox: Sandbox, emulator: str, tmp_path_factory) -> Iterator[dict]:
+def big_server(sandbox: Sandbox, emulator: str, dispatcher: Dispatcher,
+               tmp_path_factory) -> Iterator[dict]:
     """A server on the queue with iconik's rate cap lifted and a wait that outlasts a round."""
     log_path = tmp_path_factory.mktemp("scale") / "plugin.log"
-    yield from serve_queued(sandbox, emulator, log_path, free_port(),
+    yield from serve_queued(sandbox, emulator, log_path, free_port(), dispatcher,
                             ICONIK_MAX_RPS="5000", REMOVE_WAIT_SECONDS=str(WAIT))
 
 
