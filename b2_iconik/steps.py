@@ -129,6 +129,24 @@ class Step:
         """The following step of the same unit: ``seq`` moves on, the failure count resets."""
         return replace(self, seq=self.seq + 1, attempt=0, **changes)
 
+    def about_action(self, kind: str, not_before: float, **changes: Any) -> Step:
+        """A step about the whole action (END, WATCHDOG): no unit, no assets of its own."""
+        return replace(
+            self,
+            kind=kind,
+            unit_job_id="",
+            seq=0,
+            attempt=0,
+            selection=None,
+            remaining=(),
+            waiting=(),
+            failures=(),
+            copies=(),
+            copy_counts=(),
+            not_before=not_before,
+            **changes,
+        )
+
     def retry(self, not_before: float) -> Step:
         """The same step again later, after a passing failure (same ``seq``, new name)."""
         return replace(self, attempt=self.attempt + 1, not_before=not_before)

@@ -15,7 +15,7 @@ forever.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from b2_iconik import add, jobs, remove
@@ -161,22 +161,13 @@ def finish_action(
 
 def end_step(step: Step, outcome: Outcome, now: float) -> Step:
     """The action's END step, carrying its outcome (one per action: its name says so)."""
-    return replace(
-        step,
-        kind=END,
-        unit_job_id="",
-        seq=0,
-        attempt=0,
-        selection=None,
-        remaining=(),
-        waiting=(),
-        copies=(),
-        copy_counts=(),
+    return step.about_action(
+        END,
+        now + END_CHECK_SECONDS,
         total=outcome.total,
         done=outcome.done,
         failed=outcome.failed,
         failures=outcome.failures,
-        not_before=now + END_CHECK_SECONDS,
     )
 
 
@@ -244,17 +235,4 @@ def _interrupted(
 
 def watchdog(step: Step, not_before: float) -> Step:
     """The action's watchdog step (one per action, whichever shard schedules it)."""
-    return replace(
-        step,
-        kind=WATCHDOG,
-        unit_job_id="",
-        seq=0,
-        attempt=0,
-        selection=None,
-        remaining=(),
-        waiting=(),
-        failures=(),
-        copies=(),
-        copy_counts=(),
-        not_before=not_before,
-    )
+    return step.about_action(WATCHDOG, not_before)

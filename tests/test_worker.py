@@ -195,15 +195,10 @@ def test_the_queue_refusing_a_successor_ends_the_chunk_not_a_loop(fake, monkeypa
     from b2_iconik.errors import QueueRefused
 
     fake.asset_files = lambda a: [{"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"}]  # type: ignore[method-assign]
-
-    class Refusing(FakeQueue):
-        def enqueue(self, step: Step) -> bool:
-            if step.kind == CHUNK:
-                raise QueueRefused("Cloud Tasks refused the step: too large")
-            return super().enqueue(step)
-
+    refusing = FakeQueue(refuse=lambda s: s.kind == CHUNK,
+                         error=QueueRefused("Cloud Tasks refused the step: too large"))
     step = chunk_step(fake)
-    make(fake).execute(step, Refusing(), last_attempt=False)
+    make(fake).execute(step, refusing, last_attempt=False)
     assert fake.statuses(step.job_id) == ["FAILED"]
     assert "refused the step" in fake.jobs[step.job_id]["message"]
 
@@ -281,14 +276,10 @@ def test_a_round_whose_next_cannot_be_queued_reports_only_what_still_waits(fake)
         {"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"},
         {"file_set_id": f"{a}-b2", "size": 1, "status": "OPEN" if a in waiting else "CLOSED"}]
 
-    class Refusing(FakeQueue):
-        def enqueue(self, step: Step) -> bool:
-            if step.kind == CHUNK:
-                raise QueueRefused("Cloud Tasks refused the step")
-            return super().enqueue(step)
-
+    refusing = FakeQueue(refuse=lambda s: s.kind == CHUNK,
+                         error=QueueRefused("Cloud Tasks refused the step"))
     step = chunk_step(fake)
-    make(fake).execute(step, Refusing(), last_attempt=False)
+    make(fake).execute(step, refusing, last_attempt=False)
     assert fake.deleted == [("a1", "a1-ll")]
     message = fake.jobs[step.job_id]["message"]
     assert "Not handled (1)" in message and "a2" in message and "a1:" not in message
@@ -297,13 +288,9 @@ def test_a_round_whose_next_cannot_be_queued_reports_only_what_still_waits(fake)
 def test_a_part_the_queue_refuses_ends_failed_and_the_others_go_on(fake):
     from b2_iconik.errors import QueueRefused
 
-    class RefusingOne(FakeQueue):
-        def enqueue(self, step: Step) -> bool:
-            if step.kind == CHUNK and step.chunk == 1:
-                raise QueueRefused("Cloud Tasks refused the step: PermissionDenied")
-            return super().enqueue(step)
-
-    queue, step = RefusingOne(), expand_step(fake, "big")
+    queue = FakeQueue(refuse=lambda s: s.kind == CHUNK and s.chunk == 1,
+                      error=QueueRefused("Cloud Tasks refused the step: PermissionDenied"))
+    step = expand_step(fake, "big")
     make(fake).execute(step, queue)
     refused = next(c for c in fake.child_jobs(step.job_id) if c["metadata"]["chunk"] == 1)
     assert refused["status"] == "FAILED" and "refused this part" in refused["message"]
