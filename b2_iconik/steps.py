@@ -131,21 +131,11 @@ class Step:
 
     def about_action(self, kind: str, not_before: float, **changes: Any) -> Step:
         """A step about the whole action (END, WATCHDOG): no unit, no assets of its own."""
-        return replace(
-            self,
-            kind=kind,
-            unit_job_id="",
-            seq=0,
-            attempt=0,
-            selection=None,
-            remaining=(),
-            waiting=(),
-            failures=(),
-            copies=(),
-            copy_counts=(),
-            not_before=not_before,
-            **changes,
-        )
+        cleared: dict[str, Any] = {
+            "unit_job_id": "", "seq": 0, "attempt": 0, "selection": None, "remaining": (),
+            "waiting": (), "failures": (), "copies": (), "copy_counts": (),
+        }
+        return replace(self, kind=kind, not_before=not_before, **{**cleared, **changes})
 
     def retry(self, not_before: float) -> Step:
         """The same step again later, after a passing failure (same ``seq``, new name)."""
