@@ -210,7 +210,7 @@ class Plugin:
             raise PayloadError(STEP_HEADER, "this deployment runs its steps in-process")
         try:
             step = Step.from_json(_read_body(request))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise PayloadError("body", "is not a background step") from None
         if step.operation != operation:
             raise PayloadError("body", f"is a {step.operation} step, sent to …/{operation}")
@@ -272,3 +272,6 @@ def _read_json(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise PayloadError("body", "is not valid JSON") from None
+    except RecursionError:
+        # json nests by recursion: a body of 100,000 "[" fits in 1 MiB and would be a 500.
+        raise PayloadError("body", "is nested too deeply to be iconik's payload") from None

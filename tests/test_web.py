@@ -362,3 +362,19 @@ def test_work_that_cannot_start_fails_its_job_and_answers_503(client, iconik, ap
     assert answer.status_code == 503
     final = json.loads(iconik.calls[-1].request.body)
     assert final["status"] == "FAILED" and "could not start the work" in final["message"]
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000 + b"]" * 100_000,
+                                  b'{"a":' * 100_000 + b"1" + b"}" * 100_000])
+def test_deeply_nested_body_gets_400_not_500(client, iconik, runner, data):
+    answer = post(client, data=data, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.get_json()["error"].startswith("body:")
+    assert not iconik.calls and not runner.started
+
+
+def test_deeply_nested_step_gets_400_not_500():
+    plugin = _queued_plugin()
+    answer = plugin.handle(_step_request("/remove", b"[" * 100_000 + b"]" * 100_000))
+    assert answer.status == 400
+    assert not plugin.runner.started
