@@ -264,14 +264,34 @@ def _read_body(request: Request) -> bytes:
 
 
 def _read_json(request: Request) -> Any:
-    """The body as JSON."""
+    """The body as strict JSON (RFC 8259): no NaN or Infinity, no key given twice.
+
+    A key given twice is refused rather than resolved: another parser (a proxy, a log viewer)
+    may keep the other copy, and iconik never sends one.
+    """
     raw = _read_body(request)
     if not raw.strip():
         raise PayloadError("body", "is empty: expected iconik's custom-action JSON")
     try:
-        return json.loads(raw)
+        return json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise PayloadError("body", "is not valid JSON") from None
     except RecursionError:
         # json nests by recursion: a body of 100,000 "[" fits in 1 MiB and would be a 500.
         raise PayloadError("body", "is nested too deeply to be iconik's payload") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's pairs as a dict, refusing a key given twice."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            shown = key if len(key) <= 40 else key[:40] + "…"
+            raise PayloadError("body", f"has the key {shown!r} twice")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    """NaN, Infinity and -Infinity are Python's extensions, not JSON."""
+    raise ValueError(f"{name} is not JSON")

@@ -378,3 +378,23 @@ def test_deeply_nested_step_gets_400_not_500():
     answer = plugin.handle(_step_request("/remove", b"[" * 100_000 + b"]" * 100_000))
     assert answer.status == 400
     assert not plugin.runner.started
+
+
+@pytest.mark.parametrize("key", ["auth_token", "context", "asset_ids", "padding"])
+def test_body_with_a_duplicate_key_gets_400_naming_it(client, iconik, runner, key):
+    # Two parsers may pick different copies; iconik never sends one, so none is guessed at.
+    text = json.dumps(body(padding=1))
+    data = text[:-1] + f', "{key}": {json.dumps(body(padding=1)[key])}}}'
+    answer = post(client, data=data, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == f"body: has the key {key!r} twice"
+    assert not iconik.calls and not runner.started
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_body_with_non_standard_numbers_gets_400(client, iconik, runner, constant):
+    data = json.dumps(body())[:-1] + f', "padding": {constant}}}'
+    answer = post(client, data=data, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "body: is not valid JSON"
+    assert not runner.started
