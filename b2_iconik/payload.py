@@ -8,6 +8,7 @@ reach a log line by accident.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ CONTEXTS = frozenset({"ASSET", "COLLECTION", "BULK", "SAVED_SEARCH"})
 OPERATIONS = ("add", "remove")
 _ID_LISTS = ("asset_ids", "collection_ids", "saved_search_ids")
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
+_TOKEN = re.compile(r"[!-~]+\Z")
+_TOKEN_PADDING = " \t\r\n"
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ class CustomAction:
 
         Raises:
             PayloadError: the body is not an object, the context is not one we serve, an id is
-                not a UUID, nothing is selected, or ``auth_token`` is missing.
+                not a UUID, nothing is selected, or ``auth_token`` is missing or could not be sent
+                as a header (printable ASCII only).
         """
         if not isinstance(body, dict):
             raise PayloadError("body", "must be a JSON object")
@@ -57,12 +61,19 @@ class CustomAction:
         token = body.get("auth_token")
         if not isinstance(token, str) or not token.strip():
             raise PayloadError("auth_token", "is missing: iconik sends it with every action")
+        token = token.strip(_TOKEN_PADDING)
+        if not _TOKEN.match(token):
+            # It travels as the Auth-Token header: anything else either cannot be sent (a 500
+            # deep in http.client) or would split the header. Never echoed: it is a credential.
+            raise PayloadError(
+                "auth_token", "must be printable ASCII without spaces, as iconik's tokens are"
+            )
         return cls(
             context=context,
             asset_ids=ids["asset_ids"],
             collection_ids=ids["collection_ids"],
             saved_search_ids=ids["saved_search_ids"],
-            auth_token=token.strip(),
+            auth_token=token,
             user_id=_optional_str(body, "user_id"),
             action_id=_optional_str(body, "action_id"),
             system_domain_id=_optional_str(body, "system_domain_id"),

@@ -119,6 +119,18 @@ def test_auth_token_is_stripped() -> None:
     assert CustomAction.from_json(body(auth_token=f"  {TOKEN}\n")).auth_token == TOKEN
 
 
+@pytest.mark.parametrize(
+    "token",
+    [f"{TOKEN}\u00e9", "t\u00f6ken", "\u4e2d\u6587", f"{TOKEN}\ud800", f"{TOKEN}\r\nX-Evil: 1",
+     f"{TOKEN}\x00", f"{TOKEN} {TOKEN}", f"\u3000{TOKEN}", f"{TOKEN}\x7f"],
+)
+def test_auth_token_must_be_printable_ascii(token: str) -> None:
+    # It travels as the Auth-Token header: anything else cannot be sent, or splits the header.
+    error = refused(body(auth_token=token))
+    assert error.field == "auth_token"
+    assert TOKEN not in str(error)
+
+
 @pytest.mark.parametrize("payload", [None, [], "ASSET", 1, [{"context": "ASSET"}]])
 def test_body_must_be_an_object(payload: Any) -> None:
     assert refused(payload).field == "body"

@@ -398,3 +398,13 @@ def test_body_with_non_standard_numbers_gets_400(client, iconik, runner, constan
     assert answer.status_code == 400
     assert answer.get_json()["error"] == "body: is not valid JSON"
     assert not runner.started
+
+
+@pytest.mark.parametrize("token", [TOKEN + "\u00e9", TOKEN + "\r\nX-Evil: 1", TOKEN + "\x00"],
+                         ids=["unicode", "crlf", "nul"])
+def test_token_that_cannot_be_a_header_gets_400_and_no_iconik_call(client, iconik, runner,
+                                                                     token):
+    answer = post(client, payload=body(auth_token=token))
+    assert answer.status_code == 400
+    assert answer.get_json()["error"].startswith("auth_token:")
+    assert not iconik.calls and not runner.started
