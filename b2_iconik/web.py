@@ -174,7 +174,13 @@ class Plugin:
         options = ActionOptions.from_query(request.query, self.settings)
         with self.worker.client(action.auth_token) as client:
             self._check_storages(client, options)
-            job_id = jobs.create(client, operation, action, options)
+            try:
+                job_id = jobs.create(client, operation, action, options)
+            except IconikHTTPError as problem:
+                # With the storages cached, creating the job is the first use of the token.
+                if problem.status == 401:
+                    raise PayloadError("auth_token", f"iconik refused it: {problem}") from None
+                raise
         step = Step(operation, job_id, options, action.auth_token, selection=action, trace=trace)
         with log_context(job_id=job_id):
             try:

@@ -408,3 +408,23 @@ def test_token_that_cannot_be_a_header_gets_400_and_no_iconik_call(client, iconi
     assert answer.status_code == 400
     assert answer.get_json()["error"].startswith("auth_token:")
     assert not iconik.calls and not runner.started
+
+
+def test_token_refused_when_the_storages_are_cached_still_gets_400(client, iconik, runner):
+    # The storage check is cached, so the job is the first call with this token.
+    assert post(client).status_code == 200
+    iconik.replace(responses.POST, f"{ICONIK}/API/jobs/v1/jobs/", status=401,
+                   json={"errors": ["Token is invalid"]})
+    answer = post(client, payload=body(auth_token="expired-token"))
+    assert answer.status_code == 400
+    assert answer.get_json()["error"].startswith("auth_token:")
+    assert len(runner.started) == 1
+
+
+def test_job_creation_refused_for_another_reason_gets_502(client, iconik, runner):
+    iconik.replace(responses.POST, f"{ICONIK}/API/jobs/v1/jobs/", status=403,
+                   json={"errors": ["You do not have permission to create jobs"]})
+    answer = post(client)
+    assert answer.status_code == 502
+    assert "permission" in answer.get_json()["error"]
+    assert not runner.started
