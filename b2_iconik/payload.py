@@ -9,6 +9,7 @@ reach a log line by accident.
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,19 @@ _ID_LISTS = ("asset_ids", "collection_ids", "saved_search_ids")
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
 _TOKEN = re.compile(r"[!-~]+\Z")
 _TOKEN_PADDING = " \t\r\n"
+
+_excerpt = reprlib.Repr()
+_excerpt.maxstring = _excerpt.maxother = 60
+_excerpt.maxlevel, _excerpt.maxlist, _excerpt.maxdict = 2, 4, 4
+
+
+def shown(value: Any) -> str:
+    """A short ``repr`` of a value from the request, for an error text.
+
+    The text is answered and logged: echoing a value whole would make a body of up to 1 MiB
+    into a log line (Cloud Logging drops lines over 256 KB) and an answer as big.
+    """
+    return _excerpt.repr(value)
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,7 @@ class CustomAction:
         context = body.get("context")
         if context not in CONTEXTS:
             allowed = ", ".join(sorted(CONTEXTS))
-            raise PayloadError("context", f"must be one of {allowed}, not {context!r}")
+            raise PayloadError("context", f"must be one of {allowed}, not {shown(context)}")
         ids = {name: _uuid_list(body, name) for name in _ID_LISTS}
         if not any(ids.values()):
             raise PayloadError(
@@ -133,7 +147,7 @@ def _uuid_list(body: Mapping[str, Any], name: str) -> tuple[str, ...]:
         raise PayloadError(name, "must be a list of ids")
     for item in value:
         if not is_uuid(item):
-            raise PayloadError(name, f"{item!r} is not an iconik id (a UUID)")
+            raise PayloadError(name, f"{shown(item)} is not an iconik id (a UUID)")
     return tuple(dict.fromkeys(canonical_uuid(item) for item in value))
 
 
@@ -147,7 +161,7 @@ def _storage(query: Mapping[str, str], name: str, default: str | None, env: str)
     if not value:
         raise PayloadError(name, f"is missing: set it on the action URL or as {env}")
     if not is_uuid(value):
-        raise PayloadError(name, f"{value!r} is not a storage id (a UUID)")
+        raise PayloadError(name, f"{shown(value)} is not a storage id (a UUID)")
     return canonical_uuid(value)
 
 
@@ -157,7 +171,7 @@ def _flag(query: Mapping[str, str], name: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise PayloadError(name, f"must be true or false, not {value!r}")
+    raise PayloadError(name, f"must be true or false, not {shown(value)}")
 
 
 def _count(n: int, singular: str, plural: str | None = None) -> str:

@@ -30,7 +30,7 @@ from b2_iconik.errors import (
 )
 from b2_iconik.iconik import IconikClient
 from b2_iconik.logs import log_context, redact, trace_from_headers
-from b2_iconik.payload import ActionOptions, CustomAction
+from b2_iconik.payload import ActionOptions, CustomAction, shown
 from b2_iconik.runners import Runner
 from b2_iconik.secret import SharedSecret
 from b2_iconik.steps import Step
@@ -292,8 +292,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            shown = key if len(key) <= 40 else key[:40] + "…"
-            raise PayloadError("body", f"has the key {shown!r} twice")
+            raise PayloadError("body", f"has the key {shown(key)} twice")
         result[key] = value
     return result
 

@@ -349,3 +349,16 @@ def test_storage_ids_become_canonical() -> None:
         {"b2_storage_id": B2.replace("-", ""), "ll_storage_id": LL.upper()}, settings()
     )
     assert (options.b2_storage_id, options.ll_storage_id) == (B2, LL)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"context": "A" * 900_000}, {"asset_ids": ["b" * 900_000]},
+     {"asset_ids": [list(range(100_000))]}, {"collection_ids": [{"k" * 1000: "v" * 100_000}]}],
+    ids=["context", "id", "list-as-id", "object-as-id"],
+)
+def test_errors_show_a_short_excerpt_of_a_huge_value(changes: dict[str, Any]) -> None:
+    # The text is logged and answered: a body-sized echo is a log line Cloud Logging drops.
+    error = refused(body(**changes))
+    assert len(str(error)) < 300
+    assert error.field == next(iter(changes))
