@@ -63,7 +63,7 @@ class CustomAction:
         if not isinstance(body, dict):
             raise PayloadError("body", "must be a JSON object")
         context = body.get("context")
-        if context not in CONTEXTS:
+        if not isinstance(context, str) or context not in CONTEXTS:  # a list is unhashable
             allowed = ", ".join(sorted(CONTEXTS))
             raise PayloadError("context", f"must be one of {allowed}, not {shown(context)}")
         ids = {name: _uuid_list(body, name) for name in _ID_LISTS}

@@ -55,7 +55,7 @@ def test_contexts_accepted(context: str) -> None:
     assert action.context == context
 
 
-@pytest.mark.parametrize("context", ["asset", "FORMAT", "", None, 3, ...])
+@pytest.mark.parametrize("context", ["asset", "FORMAT", "", None, 3, ..., [], ["ASSET"], {}])
 def test_other_contexts_refused(context: Any) -> None:
     error = refused(body(context=context))
     assert error.field == "context"

@@ -162,6 +162,8 @@ def test_missing_or_wrong_secret_gets_401(client, iconik, runner, secret):
     [
         (body(context="ASSET_SUBCLIP"), "context"),
         (body(context=None), "context"),
+        (body(context=["ASSET"]), "context"),
+        (body(context={"ASSET": 1}), "context"),
         (body(asset_ids=["not-a-uuid"]), "asset_ids"),
         (body(collection_ids=[42]), "collection_ids"),
         (body(asset_ids="a0000000-0000-4000-8000-000000000001"), "asset_ids"),
