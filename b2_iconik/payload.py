@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from b2_iconik.config import Settings, canonical_uuid, is_uuid, parse_formats
+from b2_iconik.config import Settings, canonical_uuid, parse_formats
 from b2_iconik.errors import ConfigError, PayloadError
 
 CONTEXTS = frozenset({"ASSET", "COLLECTION", "BULK", "SAVED_SEARCH"})
@@ -22,6 +22,11 @@ OPERATIONS = ("add", "remove")
 _ID_LISTS = ("asset_ids", "collection_ids", "saved_search_ids")
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
 _TOKEN = re.compile(r"[!-~]+\Z")
+# The spellings of a UUID that Python's uuid module documents, in ASCII hex digits only.
+_UUID = re.compile(
+    r"(?:urn:uuid:)?\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
+    r"[0-9a-fA-F]{12}\}?\Z"
+)
 _TOKEN_PADDING = " \t\r\n"
 
 _excerpt = reprlib.Repr()
@@ -146,9 +151,19 @@ def _uuid_list(body: Mapping[str, Any], name: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise PayloadError(name, "must be a list of ids")
     for item in value:
-        if not is_uuid(item):
+        if not _is_uuid(item):
             raise PayloadError(name, f"{shown(item)} is not an iconik id (a UUID)")
     return tuple(dict.fromkeys(canonical_uuid(item) for item in value))
+
+
+def _is_uuid(value: object) -> bool:
+    """True for a UUID written in ASCII hex (any case, with or without dashes or braces).
+
+    Not ``uuid.UUID`` alone: it reads the hex with ``int(..., 16)``, which also takes other
+    scripts' digits, spaces and underscores, so ``"a00…1 "`` (31 digits and a space) would be
+    read as another object's id, ``0a00…1``.
+    """
+    return isinstance(value, str) and _UUID.match(value) is not None
 
 
 def _optional_str(body: Mapping[str, Any], name: str) -> str | None:
@@ -160,7 +175,7 @@ def _storage(query: Mapping[str, str], name: str, default: str | None, env: str)
     value = (query.get(name) or "").strip() or default
     if not value:
         raise PayloadError(name, f"is missing: set it on the action URL or as {env}")
-    if not is_uuid(value):
+    if not _is_uuid(value):
         raise PayloadError(name, f"{shown(value)} is not a storage id (a UUID)")
     return canonical_uuid(value)
 

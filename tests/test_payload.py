@@ -344,6 +344,22 @@ def test_ids_in_any_spelling_become_canonical_and_deduplicated(spelling: str) ->
     assert action.asset_ids == (A1, A2)
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [A1[:-1] + "\u0661", A1[:-1] + "\uff11", A1.replace("-", "")[1:] + " ",
+     " " + A1.replace("-", "")[1:], A1.replace("-", "")[:8] + "_" + A1.replace("-", "")[9:],
+     "+" + A1.replace("-", "")[1:], "urn:uuid:" + A1 + "x"],
+    ids=["arabic-digit", "fullwidth-digit", "trailing-space", "leading-space", "underscore",
+         "plus", "urn-extra"],
+)
+def test_ids_that_only_python_reads_as_uuids_are_refused(spelling: str) -> None:
+    # uuid.UUID runs int(..., 16), which takes any Unicode digit, spaces and underscores:
+    # "a00…1 " would have been read as another asset, 0a00….
+    assert refused(body(asset_ids=[spelling])).field == "asset_ids"
+    query = {"b2_storage_id": spelling, "ll_storage_id": LL}
+    assert options_error(query).field == "b2_storage_id"
+
+
 def test_storage_ids_become_canonical() -> None:
     options = ActionOptions.from_query(
         {"b2_storage_id": B2.replace("-", ""), "ll_storage_id": LL.upper()}, settings()
