@@ -9,6 +9,8 @@ import pytest
 import responses
 from functions_framework import create_app
 
+from tests import leaks
+
 ICONIK = "https://iconik.test"
 SECRET = "s3cret-value-for-tests"
 TOKEN = "user-token-abcdef"
@@ -18,6 +20,8 @@ ASSET = "a0000000-0000-4000-8000-000000000001"
 COLLECTION = "c0000000-0000-4000-8000-000000000001"
 JOB = "j0000000-0000-4000-8000-000000000001"
 QUERY = f"?b2_storage_id={B2}&ll_storage_id={LL}"
+leaks.secret(SECRET)  # neither may appear in any log or output (see tests/leaks.py)
+leaks.secret(TOKEN)
 
 
 class RecordingRunner:

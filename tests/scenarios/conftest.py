@@ -4,6 +4,11 @@ One sandbox and one plugin server serve the whole module run; each test resets t
 and seeds its own catalogue. A safety oracle, written independently of the plugin's own rule,
 sits on the sandbox's delete and records every LucidLink file set deleted without a matching
 B2 copy at that moment: every test ends by asserting it recorded nothing.
+
+Everything here that could hold a secret is handed to the session's leak watch
+(``tests/leaks.py``): the shared secret and every token the sandbox accepts, each plugin
+server's log file, every answer ``click`` receives, and the sandbox's request log and
+catalogue (jobs with their titles and messages) before each reset and at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pytest
 import requests
 
 from b2_iconik.sandbox import Catalogue, Sandbox, SeedResult
+from tests import leaks
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "e2e-shared-secret-0123456789"
@@ -87,9 +93,21 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
+    leaks.secret(SECRET)
     with Sandbox(per_page_cap=7, copy_seconds=0.2) as sb:
         sb.oracle = SafetyOracle(sb)  # type: ignore[attr-defined]
         yield sb
+        hand_over(sb)
+
+
+def hand_over(sandbox: Sandbox) -> None:
+    """Give the sandbox's tokens, request log and catalogue to the session's leak watch."""
+    with sandbox.context.lock:
+        tokens = [token for known in sandbox.context.tokens.values() for token in known]
+    for token in tokens:
+        leaks.secret(token)
+    leaks.record("sandbox request log", json.dumps(sandbox.requests.to_list(), default=str))
+    leaks.record("sandbox catalogue and jobs", json.dumps(sandbox.state.snapshot(), default=str))
 
 
 def serve_plugin(sandbox: Sandbox, log_path: Path, port: int, **extra: str) -> Iterator[dict]:
@@ -113,6 +131,7 @@ def serve_plugin(sandbox: Sandbox, log_path: Path, port: int, **extra: str) -> I
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
+    leaks.log_file(log_path)
     wait_for_port(port, process, log_path)
     yield {"url": url, "log": log_path}
     process.terminate()
@@ -154,6 +173,7 @@ def sb(sandbox: Sandbox) -> Iterator[Sandbox]:
     Fails the test on any safety violation, and on any request body the plugin sent that does
     not match iconik's spec (the sandbox validates each against its trimmed copy of the spec).
     """
+    hand_over(sandbox)  # what the previous test left, before it is forgotten
     sandbox.reset()
     yield sandbox
     oracle: SafetyOracle = sandbox.oracle  # type: ignore[attr-defined]
@@ -178,9 +198,11 @@ def click(server: dict, operation: str, ids: SeedResult, selection: dict, token:
             "date_created": "2026-11-24T10:00:00.000000", "auth_token": token, **selection}
     url = (f"{server['url']}/{operation}?b2_storage_id={ids.b2_storage_id}"
            f"&ll_storage_id={ids.ll_storage_id}{query}")
-    return requests.post(url, data=json.dumps(body), timeout=10,
-                         headers={"x-bz-secret": SECRET, "Content-Type": "application/json",
-                                  **(headers or {})})
+    answer = requests.post(url, data=json.dumps(body), timeout=10,
+                           headers={"x-bz-secret": SECRET, "Content-Type": "application/json",
+                                    **(headers or {})})
+    leaks.record(f"answer to POST /{operation}", answer.text)
+    return answer
 
 
 def wait_for_job(sb: Sandbox, job_id: str, timeout: float = 30) -> dict:
