@@ -434,3 +434,28 @@ def test_job_creation_refused_for_another_reason_gets_502(client, iconik, runner
     assert answer.status_code == 502
     assert "permission" in answer.get_json()["error"]
     assert not runner.started
+
+
+@pytest.mark.parametrize("secret", [SECRET, "wrong", SECRET + "x", "", "\u00e9" * 8])
+def test_secret_is_compared_in_constant_time_as_bytes(client, iconik, monkeypatch, secret):
+    import hmac
+    from types import SimpleNamespace
+
+    from b2_iconik import web
+
+    calls: list[tuple[type, type]] = []
+
+    def spy(a, b):
+        calls.append((type(a), type(b)))
+        return hmac.compare_digest(a, b)
+
+    monkeypatch.setattr(web, "hmac", SimpleNamespace(compare_digest=spy))
+    answer = post(client, secret=secret)
+    assert calls == [(bytes, bytes)]  # once, whatever the length, never str against bytes
+    assert answer.status_code == (200 if secret == SECRET else 401)
+
+
+def test_missing_and_wrong_secrets_get_the_same_answer(client, iconik):
+    missing, wrong = post(client, secret=None), post(client, secret=SECRET[:-1])
+    assert (missing.status_code, missing.get_json()) == (wrong.status_code, wrong.get_json())
+    assert missing.headers["WWW-Authenticate"] == wrong.headers["WWW-Authenticate"]
