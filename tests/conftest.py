@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from b2_iconik import iconik
 from b2_iconik.logs import RedactionFilter
-from tests import leaks
+from tests import figures, leaks
 
 
 @pytest.fixture(autouse=True)
@@ -53,10 +56,23 @@ def _fresh_rate_limiters() -> Iterator[None]:
     iconik._limiters.clear()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _hypothesis_outside_the_repository(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Hypothesis caches what it learns in ``.hypothesis/`` of the working directory."""
-    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+_hypothesis_home: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep Hypothesis' files out of the repository, in a directory gone after the run.
+
+    Hypothesis writes a cache of constants to ``.hypothesis/`` in the working directory as
+    soon as schemathesis builds its tests, at collection: a fixture would be too late.
+    """
+    global _hypothesis_home
+    _hypothesis_home = Path(tempfile.mkdtemp(prefix="b2-iconik-hypothesis-"))
+    set_hypothesis_home_dir(_hypothesis_home)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _hypothesis_home is not None:
+        shutil.rmtree(_hypothesis_home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -97,7 +113,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say what the leak watch covered (its verdict is the session fixture's teardown)."""
+    """Print the figures the tests measured, and what the leak watch covered.
+
+    The watch's verdict is the session fixture's teardown; this only says how much it saw.
+    """
+    for line in figures.LINES:
+        terminalreporter.write_line(line)
     watch = leaks.WATCH
     terminalreporter.write_line(
         f"leak watch: {len(watch.secrets)} secrets looked for in {len(watch.files)} log files "

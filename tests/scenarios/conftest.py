@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = "e2e-shared-secret-0123456789"
 TERMINAL = {"FINISHED", "FAILED", "FINISHED_WITH_WARNING", "ABORTED", "SKIPPED"}
 WAIT_SECONDS = 3
+#: B2_ICONIK_LONG=1 runs the long variants: more fuzzing examples, the full load test.
+LONG = os.environ.get("B2_ICONIK_LONG") == "1"
 
 
 class SafetyOracle:
