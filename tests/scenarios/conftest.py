@@ -135,7 +135,7 @@ def serve_plugin(sandbox: Sandbox, log_path: Path, port: int, **extra: str) -> I
     url = f"http://127.0.0.1:{port}"
     leaks.log_file(log_path)
     wait_for_port(port, process, log_path)
-    yield {"url": url, "log": log_path}
+    yield {"url": url, "log": log_path, "pid": process.pid}
     process.terminate()
     try:
         process.wait(timeout=10)
