@@ -9,9 +9,8 @@ all. An accepted one gets exactly one job, which ends exactly once.
 
 Schemathesis runs its three phases per operation: the description's examples, its coverage
 cases (each boundary and each kind of wrong value, deterministically), then random fuzzing up
-to ``EXAMPLES`` (``B2_ICONIK_LONG=1`` raises it). Hypothesis runs derandomized with no example
-database, so every run generates the same cases, and its cache lives outside the repository
-(``tests/conftest.py``).
+to ``EXAMPLES`` (``B2_ICONIK_LONG=1`` raises it). Hypothesis runs derandomized (no random seed)
+with no example database, and its cache lives outside the repository (``tests/conftest.py``).
 """
 
 from __future__ import annotations
