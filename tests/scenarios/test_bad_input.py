@@ -297,3 +297,19 @@ def test_iconik_failing_to_create_the_job_is_answered_and_starts_nothing(
     if answer_status == 503:
         assert int(answer.headers["Retry-After"]) > 0
     assert sb.state.jobs() == []
+
+
+def test_log_lines_stay_one_json_object_each_whatever_the_url(sb, plugin_server, ids):
+    # The plugin logs the request's URL (httpRequest.requestUrl), decoded: a line separator
+    # in it must not split the JSON line Cloud Logging reads (it splits on "\n" only).
+    body = json.dumps(action(ids, sb.token))
+    odd = quote("\u2028\u2029\x85\n\r\x0b\x1c", safe="")
+    marker = "log-line-marker-0123"
+    assert post(url(plugin_server, ids, dry_run=odd, note=marker), body, None).status_code == 401
+    lines = plugin_server["log"].read_text().split("\n")
+    logged = [line for line in lines if marker in line]
+    assert logged, "the refusal was not logged"
+    for line in logged:
+        entry = json.loads(line)
+        assert entry["severity"] == "WARNING"
+        assert marker in entry["httpRequest"]["requestUrl"]

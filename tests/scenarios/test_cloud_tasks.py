@@ -121,7 +121,7 @@ def test_remove_runs_every_step_through_the_queue(sb, queued_server):
     assert on_storage(sb, ids.b2_wrong_size[0], ids.ll_storage_id)
     for asset in ids.b2_missing:  # copied to B2 while re-checks waited as delayed tasks
         assert not on_storage(sb, asset, ids.ll_storage_id)
-    lines = [json.loads(line) for line in queued_server["log"].read_text().splitlines()
+    lines = [json.loads(line) for line in queued_server["log"].read_text().split("\n")
              if line.startswith("{")]
     ran = [line for line in lines if line.get("job_id") == job_id
            and line.get("message", "").startswith("running a ")]
