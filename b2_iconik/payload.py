@@ -38,7 +38,7 @@ def shown(value: Any) -> str:
     """A short ``repr`` of a value from the request, for an error text.
 
     The text is answered and logged: echoing a value whole would make a body of up to 1 MiB
-    into a log line (Cloud Logging drops lines over 256 KB) and an answer as big.
+    into a log line (Cloud Logging takes at most 256 KB for one entry) and an answer as big.
     """
     return _excerpt.repr(value)
 
