@@ -28,9 +28,9 @@ MIN_LENGTH = 8
 class Finding:
     """One secret found in one place."""
 
-    secret: str
-    origin: str
-    excerpt: str
+    secret: str = field(repr=False)  # a failure report must not print it whole
+    origin: str = ""
+    excerpt: str = ""
 
     def __str__(self) -> str:
         shown = self.secret[:4] + "…"
