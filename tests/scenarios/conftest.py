@@ -104,12 +104,28 @@ def sandbox() -> Iterator[Sandbox]:
 
 def hand_over(sandbox: Sandbox) -> None:
     """Give the sandbox's tokens, request log and catalogue to the session's leak watch."""
-    with sandbox.context.lock:
-        tokens = [token for known in sandbox.context.tokens.values() for token in known]
-    for token in tokens:
+    for token in accepted_tokens(sandbox):
         leaks.secret(token)
     leaks.record("sandbox request log", json.dumps(sandbox.requests.to_list(), default=str))
     leaks.record("sandbox catalogue and jobs", json.dumps(sandbox.state.snapshot(), default=str))
+
+
+def accepted_tokens(sandbox: Sandbox) -> list[str]:
+    """Every token the sandbox accepts: its own, and any added since."""
+    with sandbox.context.lock:
+        return [token for known in sandbox.context.tokens.values() for token in known]
+
+
+def plugin_jobs(sb: Sandbox) -> list[dict]:
+    """The jobs the plugin created (iconik's own transfer jobs left out), children included."""
+    return [job for job in sb.state.snapshot()["jobs"] if job["type"] == "CUSTOM"]
+
+
+def endings(sb: Sandbox) -> Counter[str]:
+    """How many PATCHes set each job to an ending status, by job id."""
+    return Counter(r.path.split("/")[-2] for r in sb.requests.filter(method="PATCH")
+                   if r.path.startswith("/API/jobs/v1/jobs/")
+                   and isinstance(r.body, dict) and r.body.get("status") in TERMINAL)
 
 
 def serve_plugin(sandbox: Sandbox, log_path: Path, port: int, **extra: str) -> Iterator[dict]:
