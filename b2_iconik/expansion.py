@@ -96,12 +96,12 @@ def _one_chunk(
             queue.enqueue(first.next(remaining=chunks[0], total=total, chunk=0))
         except QueueRefused as error:
             refused = error
+    # No message here: the chunk may already have ended the job and written its own.
     jobs.record(
         client,
         step.job_id,
         title=jobs.title(step.operation, jobs.assets_phrase(total), step.options.dry_run),
         progress_total=total,
-        message="Started",
         metadata={"chunks": len(chunks), "assets": total, "seq_done": step.seq},
     )
     if refused is not None:

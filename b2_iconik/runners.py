@@ -4,12 +4,15 @@ Modelled on Bolt's lazy-listener runners: the operations never branch on where t
 :class:`Queue` takes named steps, and refuses a name it has seen recently, as Cloud Tasks does:
 that is what makes a step that runs twice harmless (its successors are refused the second time)
 and what decides, among several steps, which one ends an action. :class:`ThreadRunner` is the
-default queue: a bounded pool in this process, with delayed steps (re-checks) held by timers that
-cost no pool thread while they wait. :class:`b2_iconik.tasks.CloudTasksRunner` is the other.
+default queue: a bounded pool in this process, with delayed steps (re-checks, safety nets, the
+watchdog) held by one scheduler thread, costing no pool thread while they wait.
+:class:`b2_iconik.tasks.CloudTasksRunner` is the other.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import threading
 import time
@@ -99,8 +102,13 @@ class ThreadRunner:
         )
         self._clock = clock
         self._names = Names(NAME_RESERVED_SECONDS, time.monotonic)
-        self._timers: set[threading.Timer] = set()
         self._lock = threading.Lock()
+        #: Delayed steps (re-checks): (due on the monotonic clock, order, step), one thread
+        #: waiting for the earliest, however many wait (a thread each would pile up).
+        self._delayed: list[tuple[float, int, Step]] = []
+        self._order = itertools.count()
+        self._due = threading.Condition(self._lock)
+        self._scheduler: threading.Thread | None = None
         self._live: dict[str, tuple[int, Step]] = {}
         self._heartbeat = heartbeat
         self._heartbeat_seconds = heartbeat_seconds
@@ -120,11 +128,13 @@ class ThreadRunner:
         if delay <= 0:
             self._submit(step)
             return True
-        timer = threading.Timer(delay, self._release, args=(step,))
-        timer.daemon = True
-        with self._lock:
-            self._timers.add(timer)
-        timer.start()
+        with self._due:
+            heapq.heappush(self._delayed, (time.monotonic() + delay, next(self._order), step))
+            if self._scheduler is None:
+                self._scheduler = threading.Thread(target=self._release_due, daemon=True,
+                                                   name="b2-iconik-scheduler")
+                self._scheduler.start()
+            self._due.notify()
         return True
 
     def claim(self, name: str) -> bool:
@@ -133,10 +143,9 @@ class ThreadRunner:
     def shutdown(self) -> None:
         """Cancel pending re-checks and wait for running steps (tests, clean exits)."""
         self._stopped.set()
-        with self._lock:
-            timers, self._timers = list(self._timers), set()
-        for timer in timers:
-            timer.cancel()
+        with self._due:
+            self._delayed.clear()
+            self._due.notify_all()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def live_jobs(self) -> list[str]:
@@ -171,10 +180,19 @@ class ThreadRunner:
                 except Exception:
                     log.exception("the heartbeat of job %s failed", step.job_id)
 
-    def _release(self, step: Step) -> None:
-        with self._lock:
-            self._timers = {t for t in self._timers if t.is_alive() and t.name != _current()}
-        self._submit(step)
+    def _release_due(self) -> None:
+        """Hand each delayed step to the pool when its time comes (the scheduler thread)."""
+        while True:
+            with self._due:
+                while not self._stopped.is_set():
+                    wait = self._delayed[0][0] - time.monotonic() if self._delayed else None
+                    if wait is not None and wait <= 0:
+                        break
+                    self._due.wait(wait)
+                if self._stopped.is_set():
+                    return
+                _, _, step = heapq.heappop(self._delayed)
+            self._submit(step)
 
     def _submit(self, step: Step) -> None:
         try:
@@ -195,6 +213,3 @@ class ThreadRunner:
         finally:
             self._alive(step, -1)
 
-
-def _current() -> str:
-    return threading.current_thread().name

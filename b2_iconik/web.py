@@ -31,7 +31,7 @@ from b2_iconik.errors import (
 from b2_iconik.iconik import IconikClient
 from b2_iconik.logs import log_context, redact, trace_from_headers
 from b2_iconik.oidc import CannotVerify, Unauthenticated
-from b2_iconik.payload import ActionOptions, CustomAction
+from b2_iconik.payload import ActionOptions, CustomAction, shown
 from b2_iconik.runners import Runner
 from b2_iconik.sealing import SealBroken
 from b2_iconik.secret import SharedSecret
@@ -180,7 +180,13 @@ class Plugin:
         with self.worker.client(action.auth_token) as client:
             self._check_storages(client, options)
             runner = jobs.IN_PROCESS if self.deliveries is None else jobs.CLOUD_TASKS
-            job_id = jobs.create(client, operation, action, options, len(shards), runner)
+            try:
+                job_id = jobs.create(client, operation, action, options, len(shards), runner)
+            except IconikHTTPError as problem:
+                # With the storages cached, creating the job is the first use of the token.
+                if problem.status == 401:
+                    raise PayloadError("auth_token", f"iconik refused it: {problem}") from None
+                raise
         steps = [
             Step(operation, job_id, options, action.auth_token, kind=EXPAND, shard=index,
                  shards=len(shards), selection=part, trace=trace)
@@ -230,7 +236,7 @@ class Plugin:
             return Response(200, {"message": "a lease: nothing to do"})
         try:
             step = Step.from_json(_read_body(request))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise PayloadError("body", "is not a background step") from None
         if step.operation != operation:
             raise PayloadError("body", f"is a {step.operation} step, sent to …/{operation}")
@@ -296,11 +302,33 @@ def _read_body(request: Request) -> bytes:
 
 
 def _read_json(request: Request) -> Any:
-    """The body as JSON."""
+    """The body as strict JSON (RFC 8259): no NaN or Infinity, no key given twice.
+
+    A key given twice is refused rather than resolved: another parser (a proxy, a log viewer)
+    may keep the other copy, and iconik never sends one.
+    """
     raw = _read_body(request)
     if not raw.strip():
         raise PayloadError("body", "is empty: expected iconik's custom-action JSON")
     try:
-        return json.loads(raw)
+        return json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise PayloadError("body", "is not valid JSON") from None
+    except RecursionError:
+        # json nests by recursion: a body of 100,000 "[" fits in 1 MiB and would be a 500.
+        raise PayloadError("body", "is nested too deeply to be iconik's payload") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's pairs as a dict, refusing a key given twice."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise PayloadError("body", f"has the key {shown(key)} twice")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    """NaN, Infinity and -Infinity are Python's extensions, not JSON."""
+    raise ValueError(f"{name} is not JSON")

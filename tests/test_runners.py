@@ -293,3 +293,13 @@ def test_end_and_watchdog_checks_keep_no_action_alive(runners: list[ThreadRunner
     runner.start([replace(step("done"), kind=END, not_before=later),
                   replace(step("done"), kind=WATCHDOG, not_before=later)])
     assert runner.live_jobs() == []
+
+
+def test_many_waiting_steps_hold_one_thread_not_one_each(runners: list[ThreadRunner]) -> None:
+    """Every in-process action leaves delayed checks (its end's safety net, its watchdog): a
+    thread per check would pile up with the actions."""
+    runner = make(runners, Recorder())
+    before = threading.active_count()
+    later = time.time() + 3600
+    runner.start([step(f"job-{n}", not_before=later) for n in range(300)])
+    assert threading.active_count() - before <= 1

@@ -150,6 +150,7 @@ def test_remove_checks_again_through_a_delayed_task(sb, queued_server, queue: Di
     later = [d for d in queue.deliveries(CHUNK) if d.started > released]
     assert later, "no re-check was delivered after the copies to B2 were released"
     assert terminal_patches(sb, job_id) == 1
+    assert sb.token not in queued_server["log"].read_text()
 
 
 def test_add_runs_through_the_queue(sb, queued_server, queue: Dispatcher):
