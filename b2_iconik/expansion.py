@@ -51,7 +51,7 @@ def run(client: IconikClient, queue: Queue, step: Step, now: float, settings: Se
         kind=CHUNK,
         selection=None,
         phase=COPY if step.operation == "add" else "",
-        deadline=now + settings.remove_wait_seconds,
+        deadline=0.0,  # set by the chunk's first round: its wait counts from when it starts
         round=0,
         attempt=0,
         not_before=0.0,

@@ -120,9 +120,16 @@ class ThreadRunner:
             self.enqueue(step)
 
     def enqueue(self, step: Step) -> bool:
-        """Run the step in the background, not before ``not_before``; False if seen already."""
+        """Run the step in the background, not before ``not_before``; False if seen already.
+
+        An END or WATCHDOG step is only claimed here, not run: both are safety nets for work
+        that dies, and in-process work dies with the process that would run them (a job left
+        behind is found by :mod:`b2_iconik.stale` instead).
+        """
         if not self._names.take(step.task_id()):
             return False
+        if step.kind in (END, WATCHDOG):
+            return True
         self._alive(step, +1)
         delay = step.not_before - self._clock()
         if delay <= 0:
@@ -154,9 +161,7 @@ class ThreadRunner:
             return list(self._live)
 
     def _alive(self, step: Step, change: int) -> None:
-        """Count an action's steps here (END and WATCHDOG checks do not keep it alive)."""
-        if step.kind in (END, WATCHDOG):
-            return
+        """Count an action's steps here."""
         with self._lock:
             count, latest = self._live.get(step.job_id, (0, step))
             count += change

@@ -12,6 +12,7 @@ too). Jobs on Cloud Tasks are left to their own watchdog.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 
 from b2_iconik import jobs
@@ -24,6 +25,23 @@ INTERRUPTED = (
     "Interrupted: the plugin stopped while this ran (a redeploy, or its instance was replaced), "
     "so the work did not finish. Nothing unverified was removed: run the action again."
 )
+
+
+class Sweeper:
+    """Sweeps at most once every third of the staleness per instance: a new instance (after a
+    redeploy) sweeps at its first action, and a busy one does not list jobs for every click."""
+
+    def __init__(self, stale_seconds: float) -> None:
+        self.stale_seconds = stale_seconds
+        self._last = float("-inf")
+        self._lock = threading.Lock()
+
+    def due(self, now: float) -> bool:
+        with self._lock:
+            if now - self._last < self.stale_seconds / 3:
+                return False
+            self._last = now
+            return True
 
 
 def sweep(client: IconikClient, current_job_id: str, stale_seconds: float, now: float) -> int:

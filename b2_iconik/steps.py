@@ -70,7 +70,8 @@ class Step:
         copies: Add's copy jobs still being followed.
         copy_counts: Remove's copy requests per asset, so a failing copy is not asked forever.
         round: how many times the waiting assets have been checked again.
-        deadline: wall-clock time (epoch seconds) after which waiting ends.
+        deadline: wall-clock time (epoch seconds) after which waiting ends; 0 until the chunk's
+            first round sets it (the wait counts from there).
         not_before: do not run before this wall-clock time (a delayed re-check).
         trace: the click's trace id, so every log line of the action links to it.
     """

@@ -53,6 +53,7 @@ class Worker:
         self.settings = settings
         self.clock = clock
         self.tokens = TokenKeeper(settings.token_refresh_seconds, clock)
+        self.sweeper = stale.Sweeper(settings.inprocess_stale_seconds)
         self._client_factory = client_factory or self._default_client
 
     def client(self, token: str) -> IconikClient:
@@ -114,7 +115,7 @@ class Worker:
     def _dispatch(self, client: IconikClient, queue: Queue, step: Step, last: bool) -> None:
         now = self.clock()
         if step.kind == EXPAND:
-            if not self.settings.tasks_queue:
+            if not self.settings.tasks_queue and self.sweeper.due(now):
                 stale.sweep(client, step.job_id, self.settings.inprocess_stale_seconds, now)
             expansion.run(client, queue, step, now, self.settings)
         elif step.kind == CHUNK:
@@ -127,7 +128,13 @@ class Worker:
     def _chunk(
         self, client: IconikClient, queue: Queue, step: Step, now: float, last: bool
     ) -> None:
-        """One round of a chunk: then its next round, or its end."""
+        """One round of a chunk: then its next round, or its end.
+
+        A chunk's wait limit counts from its first round, not from the click: in a large action
+        the last chunks may start long after the first, and their copies deserve the same wait.
+        """
+        if not step.deadline:
+            step = replace(step, deadline=now + self.settings.remove_wait_seconds)
         operation = add if step.operation == "add" else remove
         done = operation.run(client, step, now, self.settings.remove_recheck_seconds)
         if done.following is None:

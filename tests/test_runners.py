@@ -283,16 +283,20 @@ def test_actions_with_steps_here_get_a_heartbeat_until_they_have_none(
     assert set(beats) <= {"waiting", "quick"} and "waiting" in beats
 
 
-def test_end_and_watchdog_checks_keep_no_action_alive(runners: list[ThreadRunner]) -> None:
+def test_end_and_watchdog_steps_are_claimed_not_run_in_process(runners: list[ThreadRunner]) -> None:
+    """Both are safety nets for work that dies; in-process they would die with it."""
     from dataclasses import replace
 
     from b2_iconik.steps import END, WATCHDOG
 
-    runner = make(runners, Recorder(), heartbeat=lambda s: None)
-    later = time.time() + 60
-    runner.start([replace(step("done"), kind=END, not_before=later),
-                  replace(step("done"), kind=WATCHDOG, not_before=later)])
-    assert runner.live_jobs() == []
+    recorder = Recorder()
+    runner = make(runners, recorder, heartbeat=lambda s: None)
+    nets = [replace(step("done"), kind=END), replace(step("done"), kind=WATCHDOG)]
+    assert [runner.enqueue(s) for s in nets] == [True, True]
+    assert [runner.enqueue(s) for s in nets] == [False, False]  # the claim holds
+    runner.start([step("marker")])
+    assert recorder.event("marker").wait(WAIT)
+    assert [j for j, _, _ in recorder.ran] == ["marker"] and runner.live_jobs() == []
 
 
 def test_many_waiting_steps_hold_one_thread_not_one_each(runners: list[ThreadRunner]) -> None:

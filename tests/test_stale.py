@@ -60,3 +60,10 @@ def test_a_failure_to_look_never_stops_the_new_action():
 
     fake.started_jobs = unreachable  # type: ignore[method-assign]
     assert stale.sweep(fake, "new", 900, NOW) == 0
+
+
+def test_an_instance_sweeps_at_its_first_action_then_a_third_of_the_staleness_apart():
+    sweeper = stale.Sweeper(900)
+    assert sweeper.due(NOW)
+    assert not sweeper.due(NOW + 299)
+    assert sweeper.due(NOW + 300)

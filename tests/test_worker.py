@@ -57,7 +57,7 @@ def test_a_small_selection_is_one_chunk_reporting_into_the_action_job(fake):
     queue, step = FakeQueue(), expand_step(fake)
     make(fake).execute(step, queue)
     (chunk,) = queue.of_kind(CHUNK)
-    assert (chunk.remaining, chunk.total, chunk.deadline) == (("a0", "a1"), 2, NOW + 60)
+    assert (chunk.remaining, chunk.total, chunk.deadline) == (("a0", "a1"), 2, 0.0)
     assert (chunk.unit_job_id, chunk.seq, chunk.selection) == ("", 1, None)
     job = fake.jobs[step.job_id]
     assert job["title"] == "Remove 2 assets from LucidLink"
@@ -129,6 +129,17 @@ def test_a_part_ends_its_child_job_and_the_last_part_ends_the_action(fake):
         assert fake.jobs[chunk.unit_job_id]["metadata"]["done"] == len(chunk.remaining)
     assert fake.jobs[step.job_id]["progress_processed"] == remove.CHUNK * 2 + 1
     assert len(queue.of_kind(END)) == 1
+
+
+def test_a_chunks_wait_counts_from_its_first_round_not_from_the_click(fake):
+    """In a large action the last chunks start long after the first: same wait for each."""
+    fake.asset_files = lambda a: [{"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"}]  # type: ignore[method-assign]
+    queue, step = FakeQueue(), chunk_step(fake, deadline=0.0)
+    make(fake, now=NOW + 5_000).execute(step, queue)
+    (following,) = queue.of_kind(CHUNK)
+    assert following.deadline == NOW + 5_000 + 60  # REMOVE_WAIT_SECONDS from this round
+    make(fake, now=NOW + 5_030).execute(following, queue)
+    assert queue.of_kind(CHUNK)[-1].deadline == NOW + 5_060  # kept by the rounds after
 
 
 def test_a_round_with_waiting_assets_queues_the_next_and_records_it_done(fake):
