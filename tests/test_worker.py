@@ -310,3 +310,30 @@ def test_a_part_the_queue_refuses_ends_failed_and_the_others_go_on(fake):
     assert fake.statuses(step.job_id) == ["FAILED"]
     assert f"Not handled ({remove.CHUNK})" in fake.jobs[step.job_id]["message"]
     assert len(fake.deleted) == remove.CHUNK + 1
+
+
+def test_a_split_selection_ends_once_every_shard_is_expanded_and_done(fake):
+    """Two shards of directly selected assets: each expands on its own, records itself, and
+    the action ends only when both shards' chunks have."""
+    from b2_iconik.plan import shard_of
+
+    assets = [f"a{i}" for i in range(remove.CHUNK + 40)]
+    parts = [tuple(a for a in assets if shard_of(a, 2) == r) for r in (0, 1)]
+    job_id = fake.create_job({"title": "t", "status": "STARTED", "metadata": {"shards": 2}})
+    queue = FakeQueue()
+    shards = [Step("remove", job_id, OPTIONS, "token", kind=EXPAND, shard=r, shards=2,
+                   selection=CustomAction("BULK", asset_ids=part)) for r, part in enumerate(parts)]
+    make(fake).execute(shards[0], queue)
+    for chunk in queue.of_kind(CHUNK):  # shard 0's chunks all end before shard 1 is listed
+        make(fake).execute(chunk, queue)
+    assert fake.statuses(job_id) == []  # not over: shard 1 is not expanded yet
+    make(fake).execute(shards[1], queue)
+    for chunk in queue.of_kind(CHUNK)[-2:]:
+        if chunk.shard == 1:
+            make(fake).execute(chunk, queue)
+    assert fake.statuses(job_id) == ["FINISHED"]
+    assert fake.jobs[job_id]["progress_total"] == len(assets)
+    assert "Remove 290 assets" in fake.jobs[job_id]["title"]
+    records = [c for c in fake.child_jobs(job_id) if c["metadata"]["part"] == "shard"]
+    assert sorted(r["metadata"]["shard"] for r in records) == [0, 1]
+    assert sorted(a for a, _ in fake.deleted) == sorted(assets)
