@@ -32,8 +32,16 @@ def chunk_size(operation: str) -> int:
     return add.CHUNK if operation == "add" else remove.CHUNK
 
 
-def run(client: IconikClient, queue: Queue, step: Step, now: float, settings: Settings) -> None:
-    """Expand the step's shard, queue its chunks, and record that it is expanded."""
+def run(
+    client: IconikClient, queue: Queue, step: Step, now: float, settings: Settings
+) -> Step | None:
+    """Expand the step's shard, queue its chunks, and record that it is expanded.
+
+    Returns:
+        the first round of the action's only chunk, for the caller to run at once (an action
+        of one chunk is expanded and handled in one step: no second task, no write racing the
+        end), or None.
+    """
     assert step.selection is not None, "an EXPAND step carries its shard of the selection"
     assets = expand(client, step.selection, step.shard, step.shards)
     size = chunk_size(step.operation)
@@ -59,8 +67,7 @@ def run(client: IconikClient, queue: Queue, step: Step, now: float, settings: Se
     look_in = now + settings.remove_wait_seconds + settings.watchdog_seconds
     queue.enqueue(tally.watchdog(step, look_in))
     if step.shards == 1 and len(chunks) <= 1:
-        _one_chunk(client, queue, step, first, chunks, now)
-        return
+        return _one_chunk(client, queue, step, first, chunks, now)
     children = client.child_jobs(step.job_id)
     existing = _existing_parts(children, step.shard)
     for index, ids in enumerate(chunks):
@@ -70,13 +77,20 @@ def run(client: IconikClient, queue: Queue, step: Step, now: float, settings: Se
         _queue_part(client, queue, part)
     _record_expanded(client, step, len(chunks), len(assets), children)
     tally.after_part(client, queue, step, now)
+    return None
 
 
 def done(client: IconikClient, step: Step) -> bool:
-    """Whether this shard was already expanded (its record written)."""
+    """Whether this shard was already expanded (its record written); for an action of one
+    chunk, handled in the same step, whether that chunk's first round is done too."""
     if step.shards == 1:
         parent = client.get_job(step.job_id) or {}
-        return jobs.is_terminal(parent) or "chunks" in (parent.get("metadata") or {})
+        meta = parent.get("metadata") or {}
+        if jobs.is_terminal(parent) or "chunks" not in meta:
+            return jobs.is_terminal(parent)
+        seq_done = meta.get("seq_done")
+        needed = step.seq + 1 if int(meta["chunks"]) == 1 else step.seq
+        return isinstance(seq_done, int) and seq_done >= needed
     return _shard_record(client.child_jobs(step.job_id), step.shard) is not None
 
 
@@ -87,29 +101,21 @@ def _one_chunk(
     first: Step,
     chunks: list[tuple[str, ...]],
     now: float,
-) -> None:
-    """An action of at most one chunk: its chunk reports into the action's own job."""
+) -> Step | None:
+    """An action of at most one chunk: it reports into the action's own job, and its first
+    round runs in this same step (its mark, seq_done, is written by that round)."""
     total = len(chunks[0]) if chunks else 0
-    refused = None
-    if chunks:
-        try:
-            queue.enqueue(first.next(remaining=chunks[0], total=total, chunk=0))
-        except QueueRefused as error:
-            refused = error
-    # No message here: the chunk may already have ended the job and written its own.
     jobs.record(
         client,
         step.job_id,
         title=jobs.title(step.operation, jobs.assets_phrase(total), step.options.dry_run),
         progress_total=total,
-        metadata={"chunks": len(chunks), "assets": total, "seq_done": step.seq},
+        metadata={"chunks": len(chunks), "assets": total},
     )
-    if refused is not None:
-        failures = tuple((a, f"the queue refused this part: {refused}") for a in chunks[0])
-        outcome = tally.Outcome(total, 0, total, failures[: jobs.MAX_NAMED])
-        tally.finish_action(client, queue, step, outcome, now)
-    elif not chunks:
+    if not chunks:
         tally.finish_action(client, queue, step, tally.Outcome(0, 0, 0), now)
+        return None
+    return first.next(remaining=chunks[0], total=total, chunk=0)
 
 
 def _queue_part(client: IconikClient, queue: Queue, part: Step) -> None:

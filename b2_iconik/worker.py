@@ -117,7 +117,9 @@ class Worker:
         if step.kind == EXPAND:
             if not self.settings.tasks_queue and self.sweeper.due(now):
                 stale.sweep(client, step.job_id, self.settings.inprocess_stale_seconds, now)
-            expansion.run(client, queue, step, now, self.settings)
+            only = expansion.run(client, queue, step, now, self.settings)
+            if only is not None:
+                self._chunk(client, queue, only, now, last)
         elif step.kind == CHUNK:
             self._chunk(client, queue, step, now, last)
         elif step.kind == END:

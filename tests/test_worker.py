@@ -53,17 +53,30 @@ def chunk_step(fake: FakeIconik, **changes: Any) -> Step:
 # -- expansion ----------------------------------------------------------------------------------
 
 
-def test_a_small_selection_is_one_chunk_reporting_into_the_action_job(fake):
+def test_a_small_selection_is_one_chunk_handled_in_the_same_step(fake):
+    """No second task, and nothing written after the chunk may have ended the job."""
+    queue, step = FakeQueue(), expand_step(fake)
+    make(fake).execute(step, queue)
+    assert not queue.of_kind(CHUNK)
+    assert fake.deleted == [("a0", "a0-ll"), ("a1", "a1-ll")]
+    job = fake.jobs[step.job_id]
+    assert job["title"] == "Remove 2 assets from LucidLink"
+    assert job["metadata"]["chunks"] == 1
+    assert fake.statuses(step.job_id) == ["FINISHED"]
+    assert fake.updates[-1][1].get("status") == "FINISHED"  # the end is the last word
+    assert not fake.child_jobs(step.job_id)
+    assert queue.of_kind(WATCHDOG)  # someone looks in if the work ever stops
+
+
+def test_a_one_chunk_action_that_waits_goes_on_as_that_chunk(fake):
+    fake.asset_files = lambda a: [{"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"}]  # type: ignore[method-assign]
     queue, step = FakeQueue(), expand_step(fake)
     make(fake).execute(step, queue)
     (chunk,) = queue.of_kind(CHUNK)
-    assert (chunk.remaining, chunk.total, chunk.deadline) == (("a0", "a1"), 2, 0.0)
-    assert (chunk.unit_job_id, chunk.seq, chunk.selection) == ("", 1, None)
-    job = fake.jobs[step.job_id]
-    assert job["title"] == "Remove 2 assets from LucidLink"
-    assert job["metadata"]["chunks"] == 1 and job["metadata"]["seq_done"] == 0
-    assert not fake.child_jobs(step.job_id)
-    assert queue.of_kind(WATCHDOG)  # someone looks in if the work ever stops
+    assert (chunk.remaining, chunk.total, chunk.deadline) == (("a0", "a1"), 2, NOW + 60)
+    assert (chunk.unit_job_id, chunk.seq, chunk.round, chunk.selection) == ("", 2, 1, None)
+    assert fake.jobs[step.job_id]["metadata"]["seq_done"] == 1
+    assert chunk.token_expires > NOW and chunk.auth_token == "token" and not fake.renewed
 
 
 def test_a_large_selection_becomes_parallel_chunks_each_with_a_child_job(fake):
@@ -217,13 +230,6 @@ def test_the_queue_refusing_a_successor_ends_the_chunk_not_a_loop(fake, monkeypa
 # -- tokens -------------------------------------------------------------------------------------
 
 
-def test_the_first_step_reads_the_expiry_and_passes_it_on(fake):
-    queue, step = FakeQueue(), expand_step(fake)
-    make(fake).execute(step, queue)
-    (chunk,) = queue.of_kind(CHUNK)
-    assert chunk.token_expires > NOW and chunk.auth_token == "token" and not fake.renewed
-
-
 def test_a_token_near_its_end_is_renewed_for_the_steps_that_follow(fake):
     fake.asset_files = lambda a: [{"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"},  # type: ignore[method-assign]
                                   {"file_set_id": f"{a}-b2", "size": 1, "status": "OPEN"}]
@@ -269,7 +275,11 @@ def test_an_expansion_is_done_once_recorded(fake):
     w = make(fake)
     assert not w.already_done(step, FakeQueue())
     fake.update_job(step.job_id, metadata={"chunks": 1})
+    assert not w.already_done(step, FakeQueue())  # one chunk: its first round is this step's
+    fake.update_job(step.job_id, metadata={"seq_done": 1})
     assert w.already_done(step, FakeQueue())
+    fake.update_job(step.job_id, metadata={"chunks": 3, "seq_done": 0})
+    assert w.already_done(step, FakeQueue())  # several: recorded once their steps are queued
 
 
 def test_abandon_fails_a_job_whose_work_could_not_be_queued(fake):

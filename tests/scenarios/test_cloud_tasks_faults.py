@@ -190,7 +190,7 @@ def test_a_step_that_never_succeeds_is_given_up_on_its_last_attempt(sb, queued_s
         "ServiceUnavailable" if kind == "chunk" and "-s0c0-2-" in name else None)
     answer = click(queued_server, "remove", ids, {"asset_ids": ids.asset_ids}, sb.token)
     job = wait_for_job(sb, answer.json()["job_id"], timeout=60)
-    rounds = [d for d in queue.deliveries("chunk") if "-s0c0-1-" in d.task]
+    rounds = [d for d in queue.deliveries("expand") if "-x0-0-" in d.task]  # with its round 0
     assert len(rounds) == MAX_ATTEMPTS  # retried by the queue, then given up, not dropped
     assert [d.status for d in rounds] == [500] * (MAX_ATTEMPTS - 1) + [200]
     assert job["status"] == "FAILED"
