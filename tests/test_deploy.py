@@ -233,23 +233,35 @@ def test_the_function_gets_its_settings_and_no_secret(cloud: Cloud) -> None:
         "LL_STORAGE_ID": env["LL_STORAGE_ID"],
         "TASKS_QUEUE": f"projects/{PROJECT}/locations/{REGION}/queues/b2-iconik",
         "TASKS_URL": URL,
+        "TASKS_SERVICE_ACCOUNT": ACCOUNT,
         "ICONIK_MAX_RPS": "10",
         "TASKS_MAX_ATTEMPTS": "10",
     }
 
 
 def test_secrets_in_env_yaml_never_reach_the_function(cloud: Cloud) -> None:
-    text = cloud.env_yaml.read_text()
+    local_key = "ab" * 32
     cloud.env_yaml.write_text(
-        text + 'BZ_SHARED_SECRET: "local-only-secret-123"\nICONIK_TOKEN: "local-only-token-456"\n'
+        cloud.env_yaml.read_text()
+        + 'BZ_SHARED_SECRET: "local-only-secret-123"\n'
+        + 'ICONIK_TOKEN: "local-only-token-456"\n'
+        + f'TASKS_TOKEN_KEY: "{local_key}"\n'
+        + 'TASKS_OIDC_CERTS_URL: "http://127.0.0.1:9/local-only-certs"\n'
+        + 'TASKS_SERVICE_ACCOUNT: "someone-else@example.com"\n'
     )
     status, out, _ = run(cloud, "deploy", "--skip-actions")
     assert status == 0
-    assert "BZ_SHARED_SECRET in .env.yaml is not given to the function" in out
-    assert "ICONIK_TOKEN in .env.yaml is not given to the function" in out
+    for key in ("BZ_SHARED_SECRET", "ICONIK_TOKEN", "TASKS_TOKEN_KEY", "TASKS_OIDC_CERTS_URL"):
+        assert f"{key} in .env.yaml is not given to the function" in out
+    assert "TASKS_SERVICE_ACCOUNT in .env.yaml is replaced by the value make deploy derives" in out
     log = cloud.log.read_text()
-    assert "local-only-secret-123" not in log and "local-only-token-456" not in log
-    assert "local-only" not in out
+    for value in ("local-only", local_key, "someone-else"):
+        assert value not in log and value not in out
+    env = cloud.world()["functions"][
+        f"projects/{PROJECT}/locations/{REGION}/functions/iconik-handler"
+    ]["serviceConfig"]["environmentVariables"]
+    assert env["TASKS_SERVICE_ACCOUNT"] == ACCOUNT
+    assert "TASKS_TOKEN_KEY" not in env and "TASKS_OIDC_CERTS_URL" not in env
 
 
 def test_the_actions_carry_the_secret_and_the_storages(cloud: Cloud) -> None:
