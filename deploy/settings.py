@@ -92,7 +92,8 @@ SECRET_BYTES = 32
 SECRET_ROLE = "roles/secretmanager.secretAccessor"
 #: The roles it has on the queue only: add tasks, and delete the small lease tasks it creates.
 QUEUE_ROLES: tuple[str, ...] = ("roles/cloudtasks.enqueuer", "roles/cloudtasks.taskDeleter")
-#: The role it has on itself only, so that its tasks may carry an OIDC token for it.
+#: The role it has on itself only, so that its tasks may carry an OIDC token for it (what the
+#: Cloud Tasks documentation requires, quoted in deploy.resources.ensure_self_access).
 SELF_ROLE = "roles/iam.serviceAccountUser"
 #: The label on the function holding the fingerprint of what was deployed.
 FINGERPRINT_LABEL = "b2-iconik-deploy"
