@@ -35,6 +35,7 @@ from deploy.settings import (
     SECRET_NAME,
     TASK_KEY_NAME,
 )
+from tests import leaks
 
 FAKE = Path(__file__).with_name("fake_gcloud.py")
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,12 +147,18 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Any) -> Clou
 
 
 def run(cloud: Cloud, *argv: str, answer: str = "") -> tuple[int, str, str]:
-    """main() for one command; neither secret's value ever shows in its output."""
+    """main() for one command; neither secret's value ever shows in its output.
+
+    The task key goes nowhere but Secret Manager, so the session's leak watch looks for it too
+    (the shared secret does go to iconik, in the actions' headers).
+    """
     out, err = io.StringIO(), io.StringIO()
     command, *rest = argv
     status = main([command, "--env-file", str(cloud.env_yaml), *rest], out, err, lambda q: answer)
     for value in cloud.secrets() + cloud.task_keys():
         assert value not in out.getvalue() and value not in err.getvalue()
+    for value in cloud.task_keys():
+        leaks.secret(value)
     return status, out.getvalue(), err.getvalue()
 
 
