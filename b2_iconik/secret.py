@@ -91,7 +91,7 @@ def _access_secret(settings: Settings, secret_id: str) -> str:
     value = data.decode("utf-8").strip()
     if not value:
         raise SecretUnavailable(f"secret {name} is empty")
-    log.info("read the shared secret from Secret Manager (%s)", name)
+    log.info("read the secret %s from Secret Manager", name)
     return value
 
 
