@@ -178,11 +178,10 @@ class Dispatcher:
             self.faults = Faults()
 
     def idle(self) -> bool:
-        """Nothing due and nothing being delivered (tasks scheduled for later may wait)."""
+        """Nothing being delivered and nothing waiting here for a retry (tasks the emulator
+        holds for later, such as an END check, are not the dispatcher's yet)."""
         with self._lock:
-            return not self._in_flight and not any(
-                at <= time.time() for at, _, _ in self._ready
-            )
+            return not self._in_flight and not self._ready
 
     # -- what the emulator asks ----------------------------------------------------------------
     def on_create(self, name: str, size: int, kind: str) -> dict[str, str]:
