@@ -18,6 +18,7 @@ import pytest
 from b2_iconik import add, remove
 from b2_iconik.sandbox import Sandbox
 from b2_iconik.tasks import MAX_TASK_BODY
+from tests import figures
 from tests.scenarios.conftest import (
     SafetyOracle,
     click,
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.e2e
 
 LONG = os.environ.get("B2_ICONIK_LONG") == "1"
 #: How long Remove waits for copies that never come: longer than a round of every chunk.
-WAIT = 20
+WAIT = 8
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +66,11 @@ def big_server(big_sandbox: Sandbox, emulator: str, dispatcher: Dispatcher,
 
 
 def report(name: str, queue: Dispatcher, started: float, assets: int) -> None:
-    """Print what the run took (shown with -s, and in the log of a failing run)."""
+    """Report what the run took, with the session's figures."""
     largest = queue.largest_body()
     kinds = Counter(kind for _, kind, _ in queue.created())
-    print(f"\n{name}: {assets:,} assets in {time.time() - started:.1f} s; tasks {dict(kinds)}; "
-          f"largest task body {largest:,} bytes")
+    figures.report(f"cloud tasks, {name} of {assets:,} assets: {time.time() - started:.1f} s; "
+                   f"tasks {dict(kinds)}; largest task body {largest:,} bytes")
     assert 0 < largest < MAX_TASK_BODY // 2
 
 
