@@ -26,14 +26,14 @@ test: lint $(TASKS_STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 demo: $(STAMP)
-	$(PY) -m b2_iconik.demo
+	$(PY) -m iconik_sandbox.demo
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy b2_iconik main.py deploy
+	$(PY) -m mypy b2_iconik iconik_sandbox main.py deploy
 
 sandbox: $(STAMP)
-	$(PY) -m b2_iconik.sandbox --port 8900 --seed demo
+	$(PY) -m iconik_sandbox --port 8900 --seed demo
 
 # Google Cloud in one command; flags go in ARGS, e.g. make deploy ARGS="--dry-run".
 deploy: $(STAMP)

@@ -201,7 +201,7 @@ class Backend(abc.ABC):
 
 
 class SandboxBackend(Backend):
-    """The project's local iconik (b2_iconik.sandbox), over a real socket on 127.0.0.1."""
+    """The project's local iconik (iconik_sandbox), over a real socket on 127.0.0.1."""
 
     def __init__(self, sandbox: Any) -> None:
         self.sb = sandbox
@@ -331,7 +331,7 @@ def iconik(request: pytest.FixtureRequest, env: pytest.MonkeyPatch) -> Iterator[
     """An iconik the CLI is pointed at (ICONIK_URL, ICONIK_ID, ICONIK_TOKEN set to match)."""
     backend: Backend
     if request.param == "sandbox":
-        server = pytest.importorskip("b2_iconik.sandbox.server")
+        server = pytest.importorskip("iconik_sandbox.server")
         with server.Sandbox() as sandbox:
             backend = SandboxBackend(sandbox)
             _point_at(env, backend)

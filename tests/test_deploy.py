@@ -110,7 +110,7 @@ def world() -> dict[str, Any]:
 
 @pytest.fixture
 def sandbox() -> Iterator[Any]:
-    server = pytest.importorskip("b2_iconik.sandbox.server")
+    server = pytest.importorskip("iconik_sandbox.server")
     with server.Sandbox() as sb:
         yield sb
 

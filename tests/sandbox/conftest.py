@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from b2_iconik.sandbox import Sandbox
+from iconik_sandbox import Sandbox
 
 
 class Api:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from b2_iconik.sandbox import Sandbox
+from iconik_sandbox import Sandbox
 
 CHECKSUM = "0123456789abcdef0123456789abcdef"
 
@@ -209,7 +209,7 @@ def test_copy_stays_open_fault(sandbox: Sandbox, api, job_done, poll) -> None:
 
 
 def test_copy_fault_shares_are_repeatable() -> None:
-    from b2_iconik.sandbox import Faults
+    from iconik_sandbox import Faults
 
     ids = [f"asset-{n}" for n in range(200)]
     first = [Faults(seed=3, copy_fail=0.25).copy_outcome(i) for i in ids]

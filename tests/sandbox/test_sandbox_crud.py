@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b2_iconik.sandbox import Sandbox
+from iconik_sandbox import Sandbox
 
 ACTION = {
     "type": "POST",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from b2_iconik.sandbox import Faults, Sandbox
+from iconik_sandbox import Faults, Sandbox
 
 
 def test_rate_limit_answers_429_with_retry_after(sandbox: Sandbox, api) -> None:

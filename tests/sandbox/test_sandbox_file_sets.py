@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b2_iconik.sandbox import Sandbox
+from iconik_sandbox import Sandbox
 
 UNKNOWN = "0b0c0d0e-0000-4000-8000-000000000000"
 

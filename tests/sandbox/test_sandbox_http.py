@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from b2_iconik.sandbox import Sandbox
+from iconik_sandbox import Sandbox
 
 
 def test_missing_or_wrong_credentials_answer_401(sandbox: Sandbox) -> None:

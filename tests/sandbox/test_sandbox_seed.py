@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from b2_iconik.sandbox import Catalogue, Sandbox
+from iconik_sandbox import Catalogue, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,7 +109,7 @@ def test_command_line_starts_seeds_and_stops(poll) -> None:
         [
             sys.executable,
             "-m",
-            "b2_iconik.sandbox",
+            "iconik_sandbox",
             "--host",
             "127.0.0.1",
             "--port",

@@ -7,8 +7,8 @@ from typing import Any
 
 import requests
 
-from b2_iconik.sandbox import Catalogue, Sandbox
-from b2_iconik.sandbox.spec import SPEC_DIR, SpecValidator
+from iconik_sandbox import Catalogue, Sandbox
+from iconik_sandbox.spec import SPEC_DIR, SpecValidator
 
 
 def test_trimmed_spec_names_its_source() -> None:

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import requests
 
-from b2_iconik.sandbox import Sandbox
-from b2_iconik.sandbox.tokens import Tokens
+from iconik_sandbox import Sandbox
+from iconik_sandbox.tokens import Tokens
 
 TOKEN_PATH = "/API/auth/v1/auth/token/"
 

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import requests
 
-from b2_iconik.sandbox import Catalogue, Sandbox, SeedResult
+from iconik_sandbox import Catalogue, Sandbox, SeedResult
 from tests import leaks
 from tests.scenarios.dispatcher import Dispatcher
 

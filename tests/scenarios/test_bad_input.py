@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 
-from b2_iconik.sandbox import Sandbox, SeedResult
+from iconik_sandbox import Sandbox, SeedResult
 from tests import leaks
 from tests.scenarios.conftest import SECRET, click, seed, wait_for_job
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pytest
 
 from b2_iconik import add, remove
-from b2_iconik.sandbox import Sandbox
 from b2_iconik.tasks import MAX_TASK_BODY
+from iconik_sandbox import Sandbox
 from tests import figures
 from tests.scenarios.conftest import (
     SafetyOracle,

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from b2_iconik.sandbox import Sandbox, SeedResult
+from iconik_sandbox import Sandbox, SeedResult
 from tests import figures, leaks
 from tests.scenarios.conftest import LONG, ROOT, SECRET, TERMINAL, endings, plugin_jobs, seed
 

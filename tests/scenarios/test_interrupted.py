@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from b2_iconik.sandbox import Sandbox
 from b2_iconik.stale import INTERRUPTED, modified
+from iconik_sandbox import Sandbox
 from tests.scenarios.conftest import (
     PluginServer,
     click,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from b2_iconik.sandbox import Sandbox
+from iconik_sandbox import Sandbox
 from tests import leaks
 from tests.scenarios.conftest import SECRET, click, seed, wait_for_job
 

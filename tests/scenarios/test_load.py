@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import requests
 
-from b2_iconik.sandbox import Sandbox, SeedResult
+from iconik_sandbox import Sandbox, SeedResult
 from tests import figures, leaks
 from tests.scenarios.conftest import (
     LONG,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from b2_iconik.sandbox import Sandbox
+from iconik_sandbox import Sandbox
 from tests.scenarios.conftest import click, on_storage, seed, terminal_patches, wait_for_job
 
 pytestmark = pytest.mark.e2e

@@ -4,14 +4,14 @@
         ids = sb.seed(Catalogue(assets=20))
         ...  # point the plugin at sb.url with App-ID sb.app_id and Auth-Token sb.token
 
-Run by hand: ``python -m b2_iconik.sandbox --port 8900 --seed demo``.
+Run by hand: ``python -m iconik_sandbox --port 8900 --seed demo``.
 """
 
-from b2_iconik.sandbox.faults import Faults, HttpFault
-from b2_iconik.sandbox.recorder import RecordedRequest, RequestLog
-from b2_iconik.sandbox.seed import Catalogue, SeedResult
-from b2_iconik.sandbox.server import Sandbox
-from b2_iconik.sandbox.state import State
+from iconik_sandbox.faults import Faults, HttpFault
+from iconik_sandbox.recorder import RecordedRequest, RequestLog
+from iconik_sandbox.seed import Catalogue, SeedResult
+from iconik_sandbox.server import Sandbox
+from iconik_sandbox.state import State
 
 __all__ = [
     "Catalogue",

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from flask import request
 
-from b2_iconik.sandbox.errors import BadRequest, NotFound
+from iconik_sandbox.errors import BadRequest, NotFound
 
 DEFAULT_PER_PAGE = 10
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from b2_iconik.sandbox.errors import NotFound
-from b2_iconik.sandbox.paging import by_cursor, by_page
-from b2_iconik.sandbox.routing import api_route, body, ctx
-from b2_iconik.sandbox.views import file_set_view, file_view, flag
+from iconik_sandbox.errors import NotFound
+from iconik_sandbox.paging import by_cursor, by_page
+from iconik_sandbox.routing import api_route, body, ctx
+from iconik_sandbox.views import file_set_view, file_view, flag
 
 bp = Blueprint("files", __name__)
 S = "files"

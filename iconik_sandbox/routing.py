@@ -13,12 +13,12 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify
 
-from b2_iconik.sandbox.copies import CopyEngine
-from b2_iconik.sandbox.faults import Faults
-from b2_iconik.sandbox.recorder import RequestLog
-from b2_iconik.sandbox.spec import SpecValidator
-from b2_iconik.sandbox.state import State
-from b2_iconik.sandbox.tokens import Tokens
+from iconik_sandbox.copies import CopyEngine
+from iconik_sandbox.faults import Faults
+from iconik_sandbox.recorder import RequestLog
+from iconik_sandbox.spec import SpecValidator
+from iconik_sandbox.state import State
+from iconik_sandbox.tokens import Tokens
 
 #: Flask rule -> (service, spec path), filled by :func:`api_route`.
 SPEC_ROUTES: dict[str, tuple[str, str]] = {}

@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from b2_iconik.sandbox.errors import BadRequest, Conflict, NotFound
-from b2_iconik.sandbox.faults import Faults
-from b2_iconik.sandbox.state import Record, State, now_iso
+from iconik_sandbox.errors import BadRequest, Conflict, NotFound
+from iconik_sandbox.faults import Faults
+from iconik_sandbox.state import Record, State, now_iso
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,15 @@ from werkzeug.serving import (
     make_server,
 )
 
-from b2_iconik.sandbox.app import create_app
-from b2_iconik.sandbox.copies import CopyEngine
-from b2_iconik.sandbox.faults import Faults
-from b2_iconik.sandbox.recorder import RequestLog
-from b2_iconik.sandbox.routing import Context
-from b2_iconik.sandbox.seed import Catalogue, SeedResult, seed
-from b2_iconik.sandbox.spec import SpecValidator
-from b2_iconik.sandbox.state import State
-from b2_iconik.sandbox.tokens import Tokens
+from iconik_sandbox.app import create_app
+from iconik_sandbox.copies import CopyEngine
+from iconik_sandbox.faults import Faults
+from iconik_sandbox.recorder import RequestLog
+from iconik_sandbox.routing import Context
+from iconik_sandbox.seed import Catalogue, SeedResult, seed
+from iconik_sandbox.spec import SpecValidator
+from iconik_sandbox.state import State
+from iconik_sandbox.tokens import Tokens
 
 DEFAULT_APP_ID = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
 #: A day, so a sandbox (and the plugin's token checks) behaves as iconik with expiring tokens.

@@ -1,4 +1,4 @@
-"""Run the sandbox by hand: ``python -m b2_iconik.sandbox --port 8900 --seed demo``.
+"""Run the sandbox by hand: ``python -m iconik_sandbox --port 8900 --seed demo``.
 
 Prints what a client needs (as ``NAME=value`` lines a shell or a demo script can read), then
 serves until interrupted (Ctrl-C or SIGTERM).
@@ -13,8 +13,8 @@ import sys
 import threading
 from typing import Any
 
-from b2_iconik.sandbox.seed import Catalogue
-from b2_iconik.sandbox.server import DEFAULT_APP_ID, Sandbox
+from iconik_sandbox.seed import Catalogue
+from iconik_sandbox.server import DEFAULT_APP_ID, Sandbox
 
 #: A small catalogue with one asset of each kind Remove must refuse.
 DEMO = Catalogue(
@@ -33,7 +33,7 @@ DEMO = Catalogue(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(prog="python -m b2_iconik.sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m iconik_sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback)")
     parser.add_argument("--port", type=int, default=8900, help="port; 0 picks a free one")
     parser.add_argument(

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from b2_iconik.sandbox.errors import BadRequest, NotFound
+from iconik_sandbox.errors import BadRequest, NotFound
 
 Record = dict[str, Any]
 

@@ -4,7 +4,7 @@ The sandbox validates request bodies (and its tests validate its answers) agains
 published schemas, not against shapes we wrote ourselves. Only the operations the sandbox serves,
 and the schemas they reach through ``$ref``, are kept, so the copy stays small enough to review.
 
-Run: ``python -m b2_iconik.sandbox.spec_trim /work/shared/iconik-api/specs``
+Run: ``python -m iconik_sandbox.spec_trim /work/shared/iconik-api/specs``
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ SOURCE_NOTE = (
     "TRIMMED copy of iconik's OpenAPI 3.0.3 spec for the '{service}' service, May 2025, from "
     "/work/shared/iconik-api/specs/{service}.json (originally https://app.iconik.io/docs/{service}"
     "/spec/, via briansumma/iconik-api-models-generator commit 7d157bb). Only the operations the "
-    "b2_iconik sandbox serves and the schemas they reference are kept; nothing else was changed. "
-    "Regenerate with: python -m b2_iconik.sandbox.spec_trim <specs dir>"
+    "iconik sandbox serves and the schemas they reference are kept; nothing else was changed. "
+    "Regenerate with: python -m iconik_sandbox.spec_trim <specs dir>"
 )
 
 

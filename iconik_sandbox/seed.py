@@ -22,7 +22,7 @@ import random
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from b2_iconik.sandbox.state import Record, State
+from iconik_sandbox.state import Record, State
 
 
 @dataclass(frozen=True)

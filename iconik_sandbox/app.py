@@ -15,15 +15,15 @@ from typing import Any
 from flask import Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from b2_iconik.sandbox import admin, api_assets, api_auth, api_files, api_jobs
-from b2_iconik.sandbox.errors import SandboxError
-from b2_iconik.sandbox.recorder import RecordedRequest
-from b2_iconik.sandbox.routing import SPEC_ROUTES, Context, ctx, error
+from iconik_sandbox import admin, api_assets, api_auth, api_files, api_jobs
+from iconik_sandbox.errors import SandboxError
+from iconik_sandbox.recorder import RecordedRequest
+from iconik_sandbox.routing import SPEC_ROUTES, Context, ctx, error
 
 
 def create_app(context: Context) -> Flask:
     """Build the Flask app around a sandbox context."""
-    app = Flask("b2_iconik.sandbox")
+    app = Flask("iconik_sandbox")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["sandbox"] = context
     for module in (api_files, api_assets, api_jobs, api_auth, admin):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from b2_iconik.sandbox.state import Record, State
+from iconik_sandbox.state import Record, State
 
 
 def file_view(state: State, record: Record, signed_url: bool = False) -> Record:

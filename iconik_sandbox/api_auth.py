@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from b2_iconik.sandbox.routing import ctx, error
-from b2_iconik.sandbox.state import SYSTEM_DOMAIN_ID, USER_ID, now_iso
+from iconik_sandbox.routing import ctx, error
+from iconik_sandbox.state import SYSTEM_DOMAIN_ID, USER_ID, now_iso
 
 bp = Blueprint("auth", __name__)
 PATH = "/API/auth/v1/auth/token/"

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from b2_iconik.sandbox.errors import BadRequest
-from b2_iconik.sandbox.paging import by_page
-from b2_iconik.sandbox.routing import api_route, body, ctx
-from b2_iconik.sandbox.views import asset_view, content_view
+from iconik_sandbox.errors import BadRequest
+from iconik_sandbox.paging import by_page
+from iconik_sandbox.routing import api_route, body, ctx
+from iconik_sandbox.views import asset_view, content_view
 
 bp = Blueprint("assets", __name__)
 S = "assets"

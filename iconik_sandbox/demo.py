@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from b2_iconik.sandbox import Catalogue, Sandbox, SeedResult
+from iconik_sandbox import Catalogue, Sandbox, SeedResult
 
 SECRET = "demo-shared-secret"
 FORMATS = "ORIGINAL,PPRO_PROXY"
