@@ -9,7 +9,9 @@ only cosmetic); final statuses are not.
 Each job's ``metadata`` also records, for the plugin itself, how far its work got (``seq_done``:
 the last step whose effects are complete) and, once ended, its counts and first failures: that is
 what a step delivered twice reads to know it has nothing left to do, and what the action's job is
-summed from.
+summed from. An ended job also keeps its final message there (``ended``): iconik has no
+conditional update, so a progress write from a slower step can land after the end, and whoever
+wrote it puts the end's words back.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class JobsApi(Protocol):
     def create_job(self, job: dict[str, object]) -> str: ...
 
     def update_job(self, job_id: str, **fields: object) -> None: ...
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None: ...
 
 
 def title(operation: str, what: str, dry_run: bool = False) -> str:
@@ -127,24 +131,45 @@ def progress(
     processed: int,
     total: int,
     message: str,
-    seq: int | None = None,
 ) -> None:
-    """Move a job's progress (and record the step done); a failure is logged, not raised.
-
-    Args:
-        seq: the step whose effects are now complete, recorded as ``metadata.seq_done``.
-    """
+    """Move a job's progress; a failure is logged, not raised (a lost one is cosmetic)."""
     fields: dict[str, object] = {
         "progress_processed": processed,
         "progress_total": total,
         "message": _clip(message),
     }
-    if seq is not None:
-        fields["metadata"] = {"seq_done": seq}
     try:
         client.update_job(job_id, **fields)
+        _keep_end(client, job_id)
     except IconikError as error:
         log.warning("could not update the job's progress: %s", error)
+
+
+def mark_done(client: JobsApi, job_id: str, seq: int) -> None:
+    """Record step ``seq`` done (``metadata.seq_done``) and nothing else; failures are logged.
+
+    A metadata-only write is harmless after the job's end, so it can follow the queueing of
+    the step's successor (which may end the job at once).
+    """
+    try:
+        client.update_job(job_id, metadata={"seq_done": seq})
+    except IconikError as error:
+        log.warning("could not record the step done: %s", error)
+
+
+def _keep_end(client: JobsApi, job_id: str) -> None:
+    """Put an ended job's final words back if the progress just written landed after them.
+
+    Two parts of an action move its job at once: one writes progress while the other ends it.
+    Whichever progress write lands last is followed by this check, so the end has the last word.
+    """
+    job = client.get_job(job_id)
+    if not is_terminal(job):
+        return
+    ended = ((job or {}).get("metadata") or {}).get("ended")
+    if isinstance(ended, dict) and any((job or {}).get(k) != v for k, v in ended.items()):
+        log.info("a progress update landed after job %s ended: putting its end back", job_id)
+        client.update_job(job_id, **ended)
 
 
 def record(client: JobsApi, job_id: str, **fields: object) -> None:
@@ -180,24 +205,21 @@ def finish(
     """
     count = len(failures) if failed_count is None else failed_count
     named = _titled(client, failures[:MAX_NAMED])
-    fields: dict[str, object] = {"progress_processed": total, "progress_total": total}
-    if metadata:
-        fields["metadata"] = metadata
     if dry_run and count:
         summary = f"{summary} {failure_text(named, count, 'Would not remove')}"
         count = 0
+    detail = failure_text(named, count) if count else ""
+    final = {
+        "message": _clip(f"{summary} {detail}" if detail else summary),
+        "progress_processed": total,
+        "progress_total": total,
+    }
+    fields: dict[str, object] = {**final, "metadata": {**(metadata or {}), "ended": final}}
     if not count:
-        client.update_job(job_id, status="FINISHED", message=_clip(summary), **fields)
+        client.update_job(job_id, status="FINISHED", **fields)
         log.info("job %s finished: %s", job_id, summary)
         return
-    detail = failure_text(named, count)
-    client.update_job(
-        job_id,
-        status="FAILED",
-        message=_clip(f"{summary} {detail}"),
-        error_message=_clip(detail),
-        **fields,
-    )
+    client.update_job(job_id, status="FAILED", error_message=_clip(detail), **fields)
     log.warning("job %s failed: %s %s", job_id, summary, detail)
 
 

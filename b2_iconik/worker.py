@@ -143,6 +143,8 @@ class Worker:
             self._end_chunk(client, queue, done.state)
             return
         following = self.tokens.fresh(client, done.following, until=done.following.not_before)
+        # Progress first: once the next round is queued it may end the job at any moment.
+        jobs.progress(client, step.report_job_id, done.processed, step.total, done.message)
         try:
             queue.enqueue(following)
         except Exception as error:
@@ -153,9 +155,7 @@ class Worker:
             reason = f"could not schedule a check again: {type(error).__name__}: {error}"
             self._give_up(client, queue, done.state, reason)
             return
-        jobs.progress(
-            client, step.report_job_id, done.processed, step.total, done.message, seq=step.seq
-        )
+        jobs.mark_done(client, step.report_job_id, step.seq)
 
     def _end_chunk(self, client: IconikClient, queue: Queue, state: Step) -> None:
         """A chunk is over: end the action (a one-chunk action), or its part and sum up."""

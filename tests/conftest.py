@@ -117,15 +117,49 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         leaks.record(f"{report.nodeid}: {name}", text)
 
 
+#: What each pytest-xdist worker's leak watch covered: (secrets, log files, captured texts).
+WORKERS_COVERED: list[tuple[int, int, int]] = []
+
+
+def _covered() -> tuple[int, int, int]:
+    watch = leaks.WATCH
+    return len(watch.secrets), len(watch.files), len(watch.texts)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: hand the figures and the watch's coverage to the controller.
+
+    Each worker runs its own session (and its own leak scan, failing its last test on a leak);
+    only the controller prints the summary.
+    """
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["figures"] = list(figures.LINES)
+        output["covered"] = _covered()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """In the pytest-xdist controller: gather what a worker handed over when it ended."""
+    output = getattr(node, "workeroutput", None) or {}
+    figures.LINES.extend(output.get("figures", ()))
+    if "covered" in output:
+        WORKERS_COVERED.append(tuple(output["covered"]))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print the figures the tests measured, and what the leak watch covered.
 
-    The watch's verdict is the session fixture's teardown; this only says how much it saw.
+    The watch's verdict is the session fixture's teardown (in each worker, with xdist); this
+    only says how much it saw.
     """
     for line in figures.LINES:
         terminalreporter.write_line(line)
-    watch = leaks.WATCH
+    secrets, files, texts = _covered()
+    for covered in WORKERS_COVERED:  # with xdist, the workers did the watching
+        secrets, files, texts = secrets + covered[0], files + covered[1], texts + covered[2]
+    workers = f" (in {len(WORKERS_COVERED)} workers)" if WORKERS_COVERED else ""
     terminalreporter.write_line(
-        f"leak watch: {len(watch.secrets)} secrets looked for in {len(watch.files)} log files "
-        f"and {len(watch.texts)} captured texts"
+        f"leak watch{workers}: {secrets} secrets looked for in {files} log files "
+        f"and {texts} captured texts"
     )

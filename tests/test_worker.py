@@ -166,6 +166,52 @@ def test_a_round_with_waiting_assets_queues_the_next_and_records_it_done(fake):
     assert fake.jobs[step.job_id]["metadata"]["seq_done"] == 1
 
 
+def test_a_rounds_progress_is_written_before_its_next_round_can_end_the_job(fake):
+    """Once the next round is queued it may run (elsewhere) and end the job at once: the
+    round's progress must already be written, or it would land on the ended job."""
+    fake.asset_files = lambda a: [{"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"},  # type: ignore[method-assign]
+                                  {"file_set_id": f"{a}-b2", "size": 1, "status": "OPEN"}]
+    step = chunk_step(fake)
+    seen: list[int] = []
+
+    class Watching(FakeQueue):
+        def enqueue(self, following: Step) -> bool:
+            seen.append(len(fake.updates))
+            return super().enqueue(following)
+
+    make(fake).execute(step, Watching())
+    progress = [i for i, (job, fields) in enumerate(fake.updates)
+                if job == step.job_id and "message" in fields]
+    assert progress and progress[0] < seen[0]
+    assert all("message" not in fields for _, fields in fake.updates[seen[0]:])
+
+
+def test_progress_that_lands_after_the_end_is_overwritten_by_the_end(fake):
+    """Two parts finish at once: one sums up and writes progress while the other ends the
+    action; iconik has no conditional update, so the end's words are put back."""
+    queue, step = FakeQueue(), expand_step(fake, "big")
+    make(fake).execute(step, queue)
+    first, *others = queue.of_kind(CHUNK)
+    update = fake.update_job
+
+    def slow_progress(job_id: str, **fields: Any) -> None:
+        if job_id == step.job_id and str(fields.get("message", "")).startswith("Handled"):
+            fake.update_job = update  # type: ignore[method-assign]
+            for chunk in others:  # the other parts end the action meanwhile
+                make(fake).execute(chunk, queue)
+            assert fake.statuses(step.job_id) == ["FINISHED"]
+        update(job_id, **fields)
+
+    fake.update_job = slow_progress  # type: ignore[method-assign]
+    make(fake).execute(first, queue)
+    job = fake.jobs[step.job_id]
+    assert job["status"] == "FINISHED"
+    assert job["message"].startswith("Removed") and "still running" not in job["message"]
+    assert job["message"] == job["metadata"]["ended"]["message"]
+    assert job["progress_processed"] == job["progress_total"] == remove.CHUNK * 2 + 1
+    assert fake.statuses(step.job_id) == ["FINISHED"]  # put back, not ended twice
+
+
 # -- failures -----------------------------------------------------------------------------------
 
 
