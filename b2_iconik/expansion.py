@@ -171,11 +171,17 @@ def _record_expanded(
             metadata={"chunks": chunks, "assets": assets, "seq_done": step.seq},
         )
         return
-    if _shard_record(children, step.shard) is not None:
+    existing = _shard_record(children, step.shard)
+    if existing is not None and jobs.is_terminal(existing):
         return
-    record = {"part": jobs.SHARD_PART, "shard": step.shard, "chunks": chunks, "assets": assets}
-    label = f"listing part {step.shard + 1} of {step.shards}"
-    job_id = jobs.create_part(client, step.job_id, step.operation, step.options, label, record, 0)
+    if existing is None:
+        record = {"part": jobs.SHARD_PART, "shard": step.shard, "chunks": chunks,
+                  "assets": assets}
+        label = f"listing part {step.shard + 1} of {step.shards}"
+        job_id = jobs.create_part(client, step.job_id, step.operation, step.options, label,
+                                  record, 0)
+    else:  # made by an earlier run of this step that stopped before ending it
+        job_id = str(existing["id"])
     jobs.record(client, job_id, status="FINISHED", message=f"Listed {jobs.assets_phrase(assets)}")
 
 

@@ -1,0 +1,60 @@
+"""Regression tests for what the property-based tests (tests/test_properties.py) found.
+
+Each test is the smallest form of a failing example, written against the in-memory fakes so it
+reads as the rule it checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from b2_iconik import jobs
+from b2_iconik.config import Settings
+from b2_iconik.errors import IconikHTTPError
+from b2_iconik.payload import ActionOptions, CustomAction
+from b2_iconik.steps import EXPAND, Step
+from b2_iconik.worker import Worker
+from tests.fakes import FakeIconik, FakeQueue
+
+OPTIONS = ActionOptions(FakeIconik.B2, FakeIconik.LL, ("ORIGINAL",))
+NOW = 1_000.0
+
+
+def _worker(fake: FakeIconik) -> Worker:
+    config = Settings(iconik_id="app", remove_recheck_seconds=2, remove_wait_seconds=60)
+    return Worker(config, clock=lambda: NOW, client_factory=lambda token: fake)  # type: ignore
+
+
+class _FirstShardEndFails(FakeIconik):
+    """iconik fails the first attempt to end a shard record (a 503 after the client's retries,
+    or the process stopping right there)."""
+
+    failed = False
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        part = (self.jobs.get(job_id) or {}).get("metadata", {}).get("part")
+        if part == jobs.SHARD_PART and fields.get("status") == "FINISHED" and not self.failed:
+            self.failed = True
+            raise IconikHTTPError(503, ["Service unavailable"], "PATCH", f"/jobs/{job_id}/")
+        super().update_job(job_id, **fields)
+
+
+def test_a_shard_record_left_started_by_a_failed_step_is_ended_when_the_step_runs_again():
+    """Found as: "its part 'Remove 0 assets from LucidLink (listing part 1 of 2)' never ended".
+
+    A split selection's EXPAND step makes a shard record (a child job), then ends it FINISHED.
+    When that second call failed, the step ran again, found the record, and returned: the
+    record stayed STARTED in the Jobs tab for ever (the action itself still ended).
+    """
+    fake = _FirstShardEndFails({"c": [{"id": "a1", "object_type": "assets"}]})
+    job_id = fake.create_job({"title": "t", "status": "STARTED", "metadata": {"shards": 2}})
+    selection = CustomAction("COLLECTION", collection_ids=("c",))
+    step = Step("remove", job_id, OPTIONS, "token", kind=EXPAND, shard=0, shards=2,
+                selection=selection)
+    queue = FakeQueue()
+    _worker(fake).execute(step, queue, last_attempt=False)
+    (retry,) = [s for s in queue.steps if s.kind == EXPAND]
+    assert fake.failed and retry.attempt == 1
+    _worker(fake).execute(retry, queue, last_attempt=False)
+    records = [j for j in fake.child_jobs(job_id) if j["metadata"].get("part") == jobs.SHARD_PART]
+    assert [r["status"] for r in records] == ["FINISHED"]
