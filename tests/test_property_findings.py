@@ -12,7 +12,8 @@ from b2_iconik import jobs
 from b2_iconik.config import Settings
 from b2_iconik.errors import IconikHTTPError
 from b2_iconik.payload import ActionOptions, CustomAction
-from b2_iconik.steps import EXPAND, Step
+from b2_iconik.steps import CHUNK, EXPAND, WATCH, CopyRequest, Step
+from b2_iconik.tokens import NO_EXPIRY
 from b2_iconik.worker import Worker
 from tests.fakes import FakeIconik, FakeQueue
 
@@ -58,3 +59,45 @@ def test_a_shard_record_left_started_by_a_failed_step_is_ended_when_the_step_run
     _worker(fake).execute(retry, queue, last_attempt=False)
     records = [j for j in fake.child_jobs(job_id) if j["metadata"].get("part") == jobs.SHARD_PART]
     assert [r["status"] for r in records] == ["FINISHED"]
+
+
+class _ListingFailsOnce(FakeIconik):
+    """iconik answers 503 (after the client's retries) the first time a copy's transfers are
+    listed."""
+
+    failed = False
+
+    def child_jobs(self, parent_id: str) -> list[dict[str, Any]]:
+        if parent_id.startswith("copy") and not self.failed:
+            self.failed = True
+            raise IconikHTTPError(503, ["Service unavailable"], "GET", "/jobs/")
+        return super().child_jobs(parent_id)
+
+
+def test_add_reads_a_partly_failed_copy_again_instead_of_naming_every_asset():
+    """Found as: "named clip-02 although it was copied: ... clip-02: ORIGINAL: iconik copy job
+    c470... Asset clip-01: asset has no format ORIGINAL".
+
+    A bulk copy of two assets ended FINISHED_WITH_WARNING: one transfer failed. Listing the
+    transfers answered 503 once, and Add then reported both assets failed, the copied one with
+    the other's error. A passing failure now has the round run again.
+    """
+    fake = _ListingFailsOnce()
+    job_id = fake.create_job({"title": "t", "status": "STARTED",
+                              "metadata": {"shards": 1, "chunks": 1, "assets": 2}})
+    fake.jobs["copy-1"] = {"id": "copy-1", "status": "FINISHED_WITH_WARNING", "metadata": {}}
+    for asset, status in (("a1", "FAILED"), ("a2", "FINISHED")):
+        fake.create_job({"title": asset, "status": status, "parent_id": "copy-1",
+                         "object_id": asset, "error_message": f"{asset}: no source"})
+    step = Step("add", job_id, OPTIONS, "token", kind=CHUNK, phase=WATCH, seq=2,
+                waiting=("a1", "a2"), total=2, copies=(CopyRequest("copy-1", "ORIGINAL"),),
+                deadline=NOW + 60, token_expires=NO_EXPIRY)
+    queue = FakeQueue()
+    _worker(fake).execute(step, queue, last_attempt=False)
+    (again,) = queue.steps
+    assert fake.failed and fake.statuses(job_id) == [] and again.attempt == 1
+    _worker(fake).execute(again, queue, last_attempt=False)
+    message = fake.jobs[job_id]["message"]
+    assert fake.statuses(job_id) == ["FAILED"]
+    assert "Not handled (1)" in message and "(a1)" not in message  # untitled ids: "a1: ..."
+    assert "a1: ORIGINAL: copy failed: a1: no source" in message and "a2:" not in message
