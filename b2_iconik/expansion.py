@@ -88,7 +88,12 @@ def _one_chunk(
     chunks: list[tuple[str, ...]],
     now: float,
 ) -> None:
-    """An action of at most one chunk: its chunk reports into the action's own job."""
+    """An action of at most one chunk: its chunk reports into the action's own job.
+
+    The record written after queueing the chunk holds no message: the chunk may already have
+    ended the job (it runs at once elsewhere, or this step is a retry that comes after it), and
+    its final message must stay. Title, total and marker are the values the end has too.
+    """
     total = len(chunks[0]) if chunks else 0
     refused = None
     if chunks:
@@ -101,7 +106,6 @@ def _one_chunk(
         step.job_id,
         title=jobs.title(step.operation, jobs.assets_phrase(total), step.options.dry_run),
         progress_total=total,
-        message="Started",
         metadata={"chunks": len(chunks), "assets": total, "seq_done": step.seq},
     )
     if refused is not None:

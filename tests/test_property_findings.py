@@ -101,3 +101,42 @@ def test_add_reads_a_partly_failed_copy_again_instead_of_naming_every_asset():
     assert fake.statuses(job_id) == ["FAILED"]
     assert "Not handled (1)" in message and "(a1)" not in message  # untitled ids: "a1: ..."
     assert "a1: ORIGINAL: copy failed: a1: no source" in message and "a2:" not in message
+
+
+class _FirstRecordFails(FakeIconik):
+    """iconik fails the EXPAND step's record on the action's job once (a 503 after retries)."""
+
+    failed = False
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        if "chunks" in (fields.get("metadata") or {}) and not self.failed:
+            self.failed = True
+            raise IconikHTTPError(503, ["Service unavailable"], "PATCH", f"/jobs/{job_id}/")
+        super().update_job(job_id, **fields)
+
+
+def test_an_expansion_retried_after_its_chunk_ended_the_action_keeps_the_final_message():
+    """Found as: "left clip-00 on LucidLink without naming it: Started".
+
+    The EXPAND step queued its one chunk, then failed to write its record and was retried
+    later. Meanwhile the chunk ended the action FAILED, naming what it kept. The retry then
+    wrote "Started" over that message: the job said FAILED, and nothing about why.
+    """
+    fake = _FirstRecordFails({"c": [{"id": "a1", "object_type": "assets"}]})
+    fake.asset_files = lambda a: [  # type: ignore[method-assign]
+        {"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"},
+        {"file_set_id": f"{a}-b2", "size": 2, "status": "CLOSED"},  # a byte longer: kept
+    ]
+    job_id = fake.create_job({"title": "t", "status": "STARTED", "metadata": {"shards": 1}})
+    step = Step("remove", job_id, OPTIONS, "token", kind=EXPAND,
+                selection=CustomAction("COLLECTION", collection_ids=("c",)))
+    queue = FakeQueue()
+    _worker(fake).execute(step, queue, last_attempt=False)
+    retry = next(s for s in queue.steps if s.kind == EXPAND)
+    chunk = next(s for s in queue.steps if s.kind == CHUNK)
+    _worker(fake).execute(chunk, queue, last_attempt=False)
+    ended = fake.jobs[job_id]["message"]
+    assert fake.statuses(job_id) == ["FAILED"] and "Not handled (1): a1: " in ended
+    _worker(fake).execute(retry, queue, last_attempt=False)
+    assert fake.jobs[job_id]["message"] == ended
+    assert fake.jobs[job_id]["status"] == "FAILED"
