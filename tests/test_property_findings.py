@@ -123,7 +123,7 @@ def test_an_expansion_retried_after_its_chunk_ended_the_action_keeps_the_final_m
     wrote "Started" over that message: the job said FAILED, and nothing about why.
     """
     fake = _FirstRecordFails({"c": [{"id": "a1", "object_type": "assets"}]})
-    fake.asset_files = lambda a: [  # type: ignore[method-assign]
+    fake.asset_files = lambda a: [
         {"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"},
         {"file_set_id": f"{a}-b2", "size": 2, "status": "CLOSED"},  # a byte longer: kept
     ]
