@@ -97,9 +97,9 @@ class ActionRun:
         selection: the assets the selection reaches, by the test's own walk of the catalogue.
         originals: for each of them, its ACTIVE LucidLink file sets of the action's formats when
             it was clicked.
-        last_view: for a Remove, each asset's ACTIVE LucidLink file sets (of its formats) right
-            after the last request about that asset that the Remove got an answer to: what its
-            report about the asset must agree with.
+        seen: for a Remove, each asset's LucidLink file sets (of its formats) as the answers it
+            got last showed them: True, there; False, gone. What its report about the asset must
+            agree with.
     """
 
     spec: ActionSpec
@@ -107,7 +107,7 @@ class ActionRun:
     answer: int = 0
     selection: set[str] = field(default_factory=set)
     originals: dict[str, set[str]] = field(default_factory=dict)
-    last_view: dict[str, frozenset[str]] = field(default_factory=dict)
+    seen: dict[str, dict[str, bool]] = field(default_factory=dict)
 
 
 class ScriptedQueue(CloudTasksRunner):
@@ -162,6 +162,8 @@ class World:
         #: the sandbox's own crashes (filled in by the test's rig)
         self.rig_crashes: list[str] = []
         self.copy_count = 0
+        #: the file sets a listing has shown so far, per (action, asset), across its pages
+        self._listings: dict[tuple[int, str], set[str]] = {}
         self.built: Built = build(sb.state, scenario.catalogue)
         listed_counts.clear()
         listed_counts.update(self.built.listed_counts)
@@ -344,20 +346,58 @@ class World:
         if drop == "answer":
             self.stats["answers lost"] += 1
             raise requests.ConnectionError("the connection dropped before the answer arrived")
-        self._observe(path, response.status_code)
+        self._observe(url, response)
         return response
 
-    def _observe(self, path: str, status: int) -> None:
-        """Remember what a Remove saw of an asset after each answer it got about it."""
+    def _observe(self, url: str, response: requests.Response) -> None:
+        """Remember what a Remove saw of each LucidLink file set of an asset, answer by answer.
+
+        A listing of the asset's file sets shows which sets exist (once its last page is read,
+        a set it did not list is seen gone); a page of files shows the sets whose files it
+        holds (gone, if the set was deleted to the recycle bin); a delete shows its set gone.
+        Nothing else tells anything about a set: a page of B2 files only, read after someone
+        deleted a LucidLink set, leaves what the pages before showed of it standing.
+        """
         index = _acting.get()
-        match = _ASSET_PATH.match(path)
+        parts = urlsplit(url)
+        match = _ASSET_PATH.match(parts.path)
+        status = response.status_code
         if index is None or match is None or status == 429 or status >= 500:
             return
         run = self.runs[index]
         asset_id = match.group(1)
         if run.spec.operation != "remove" or asset_id not in run.originals:
             return
-        run.last_view[asset_id] = self.on_lucidlink(asset_id, run.spec.formats)
+        seen = run.seen.setdefault(asset_id, {})
+        objects = response.json().get("objects") or [] if status == 200 else []
+        with self.state.lock:
+            if parts.path.endswith("/file_sets/"):
+                listing = self._listings.setdefault((index, asset_id), set())
+                if "last_id" not in parts.query:
+                    listing.clear()
+                for fs in objects:
+                    if self._ll_of(fs, run.spec.formats):
+                        listing.add(fs["id"])
+                        seen[fs["id"]] = self._active(fs["id"])
+                if status != 200 or not response.json().get("next_url"):
+                    for file_set_id in set(seen) | run.originals[asset_id]:
+                        if file_set_id not in listing:
+                            seen[file_set_id] = False
+            elif parts.path.endswith("/files/"):
+                for f in objects:
+                    if self._ll_of(f, run.spec.formats):
+                        seen[f["file_set_id"]] = self._active(f["file_set_id"])
+            elif response.request.method == "DELETE":
+                seen[parts.path.rstrip("/").rsplit("/", 1)[-1]] = False
+
+    def _ll_of(self, record: dict[str, Any], formats: tuple[str, ...]) -> bool:
+        """Whether a listed file set or file is on LucidLink, of one of these formats."""
+        fmt = self.state.formats.get(str(record.get("format_id")))
+        return record.get("storage_id") == self.built.ll_storage_id and bool(
+            fmt and fmt["name"] in formats)
+
+    def _active(self, file_set_id: str) -> bool:
+        return (self.state.file_sets.get(file_set_id) or {}).get("status") == "ACTIVE"
 
     def on_lucidlink(self, asset_id: str, formats: tuple[str, ...]) -> frozenset[str]:
         """The asset's ACTIVE LucidLink file sets of these formats, now."""
