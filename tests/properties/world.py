@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from hypothesis import strategies as st
 
 from b2_iconik import add, plan, remove
 from b2_iconik.config import Settings
@@ -502,9 +503,8 @@ class World:
 TERMINAL = frozenset({"FINISHED", "FINISHED_WITH_WARNING", "FAILED", "ABORTED", "SKIPPED"})
 
 
-def _index(n: int) -> Any:
-    from hypothesis import strategies as st
-
+def _index(n: int) -> st.SearchStrategy[int]:
+    """A choice among n things (hypothesis shrinks it towards the first)."""
     return st.integers(0, n - 1)
 
 
