@@ -50,7 +50,7 @@ from b2_iconik.verification import AssetCheck, FileSetCheck, Verdict
 from tests.properties.catalogue import CatalogueSpec, FileSpec, SetSpec
 from tests.properties.oracle import DeleteGuard, removable
 from tests.properties.scenario import ActionSpec, FaultPlan, Scenario, Tuning, scenarios
-from tests.properties.world import TERMINAL, World, tuned
+from tests.properties.world import CLICKS, TERMINAL, World, tuned
 
 LONG = os.environ.get("B2_ICONIK_LONG") == "1"
 settings.register_profile(
@@ -144,7 +144,7 @@ def problems_of(world: World) -> list[str]:
         what = f"action {index} ({run.spec.operation} {','.join(run.spec.formats)})"
         if run.job_id is None:
             if scenario.faults.transient:
-                problems.append(f"{what}: the click was refused five times ({run.answer})")
+                problems.append(f"{what}: the click was refused {CLICKS} times ({run.answer})")
             continue
         job = state.job(run.job_id)
         message = str(job.get("message") or "")

@@ -62,6 +62,8 @@ WATCHDOG_SECONDS = 3600.0
 STEP_SECONDS = 30.0
 #: The queue's --max-attempts; a step delivered that often is dropped by Cloud Tasks.
 MAX_DELIVERIES = 10
+#: How often a user clicks an action iconik keeps refusing (more than the faults can refuse).
+CLICKS = 10
 #: A run that takes more turns than this is stuck: the test fails.
 MAX_TURNS = 3000
 #: One retry, no backoff, Retry-After not honoured: faults surface to the plugin's own logic,
@@ -273,7 +275,8 @@ class World:
 
     # -- clicks --------------------------------------------------------------------------------
     def click(self) -> None:
-        """Click the next action as iconik would; a user clicks again on a 5xx answer."""
+        """Click the next action as iconik would; a user clicks again on a 503 answer (iconik
+        was unavailable: creating the job is a POST, which is not retried)."""
         index = self.clicked
         self.clicked += 1
         run, spec = self.runs[index], self.runs[index].spec
@@ -293,7 +296,7 @@ class World:
         token = _acting.set(index)
         try:
             with self._sharding(len(collections) + len(searches)):
-                for _ in range(5):
+                for _ in range(CLICKS):
                     answer = self.plugin.handle(Request(
                         "POST", f"/{spec.operation}", {"x-bz-secret": SECRET}, query,
                         io.BytesIO(body).read, len(body)))
