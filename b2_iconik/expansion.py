@@ -73,11 +73,15 @@ def run(client: IconikClient, queue: Queue, step: Step, now: float, settings: Se
 
 
 def done(client: IconikClient, step: Step) -> bool:
-    """Whether this shard was already expanded (its record written)."""
+    """Whether this shard was already expanded (its record written and ended).
+
+    A record still STARTED was made by a run that stopped before ending it: the step is then
+    not done, and running it again ends the record (nothing else of it is doubled).
+    """
     if step.shards == 1:
         parent = client.get_job(step.job_id) or {}
         return jobs.is_terminal(parent) or "chunks" in (parent.get("metadata") or {})
-    return _shard_record(client.child_jobs(step.job_id), step.shard) is not None
+    return jobs.is_terminal(_shard_record(client.child_jobs(step.job_id), step.shard))
 
 
 def _one_chunk(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from b2_iconik import jobs
 from b2_iconik.config import Settings
 from b2_iconik.errors import IconikHTTPError
@@ -140,3 +142,42 @@ def test_an_expansion_retried_after_its_chunk_ended_the_action_keeps_the_final_m
     _worker(fake).execute(retry, queue, last_attempt=False)
     assert fake.jobs[job_id]["message"] == ended
     assert fake.jobs[job_id]["status"] == "FAILED"
+
+
+class _Died(BaseException):
+    """The process stopped: nothing more of the step runs."""
+
+
+class _DiesBeforeEndingTheShard(FakeIconik):
+    """The process running the step stops right after creating the shard record."""
+
+    died = False
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        part = (self.jobs.get(job_id) or {}).get("metadata", {}).get("part")
+        if part == jobs.SHARD_PART and fields.get("status") == "FINISHED" and not self.died:
+            self.died = True
+            raise _Died
+        super().update_job(job_id, **fields)
+
+
+def test_a_shard_record_left_started_by_a_dead_process_is_not_taken_for_done():
+    """Found by a long run as: "its part 'Remove 0 assets from LucidLink (listing part 1 of 2)'
+    never ended" (2 shards, Cloud Tasks, the process dying at the 8th request).
+
+    Cloud Tasks delivered the step again; it asked whether the step was done, found the shard
+    record and said yes, so the record stayed STARTED. A record not ended is not done.
+    """
+    fake = _DiesBeforeEndingTheShard({"c": [{"id": "a1", "object_type": "assets"}]})
+    job_id = fake.create_job({"title": "t", "status": "STARTED", "metadata": {"shards": 2}})
+    step = Step("remove", job_id, OPTIONS, "token", kind=EXPAND, shard=0, shards=2,
+                selection=CustomAction("COLLECTION", collection_ids=("c",)))
+    queue, worker = FakeQueue(), _worker(fake)
+    with pytest.raises(_Died):
+        worker.execute(step, queue, last_attempt=False)
+    assert fake.died
+    assert not worker.already_done(step, queue)
+    worker.execute(step, queue, last_attempt=False)
+    records = [j for j in fake.child_jobs(job_id) if j["metadata"].get("part") == jobs.SHARD_PART]
+    assert [r["status"] for r in records] == ["FINISHED"]
+    assert worker.already_done(step, queue)
