@@ -21,8 +21,9 @@ $(TASKS_STAMP): requirements-emulator.txt
 	$(TASKS_VENV)/bin/python -m pip install --quiet -r requirements-emulator.txt
 	touch $(TASKS_STAMP)
 
+# Two workers, a test file each at a time (files share their servers and fixtures).
 test: lint $(TASKS_STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 demo: $(STAMP)
 	$(PY) -m b2_iconik.demo

@@ -32,5 +32,10 @@ def build_plugin(settings: Settings | None = None, configure_logging: bool = Tru
     if settings.tasks_queue:
         queued = CloudTasksRunner(settings, secret, worker)
         return Plugin(settings, secret, worker, queued, deliveries=queued)
-    runner = ThreadRunner(worker.execute, workers=settings.worker_threads)
+    runner = ThreadRunner(
+        worker.execute,
+        workers=settings.worker_threads,
+        heartbeat=worker.touch,
+        heartbeat_seconds=settings.inprocess_stale_seconds / 3,
+    )
     return Plugin(settings, secret, worker, runner)

@@ -24,9 +24,12 @@ DEFAULT_WORKER_THREADS = 4
 DEFAULT_TOKEN_REFRESH_SECONDS = 3600.0
 DEFAULT_WATCHDOG_SECONDS = 3600.0
 DEFAULT_TASKS_MAX_ATTEMPTS = 10
+DEFAULT_INPROCESS_STALE_SECONDS = 900.0
 
 _FORMAT_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 _QUEUE_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[^/]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class Settings:
     token_refresh_seconds: float = DEFAULT_TOKEN_REFRESH_SECONDS
     watchdog_seconds: float = DEFAULT_WATCHDOG_SECONDS
     tasks_max_attempts: int = DEFAULT_TASKS_MAX_ATTEMPTS
+    inprocess_stale_seconds: float = DEFAULT_INPROCESS_STALE_SECONDS
+    tasks_service_account: str | None = None
+    tasks_token_key: str | None = field(default=None, repr=False)
+    tasks_oidc_certs_url: str | None = None
     tasks_queue: str | None = None
     tasks_url: str | None = None
     cloud_tasks_emulator_host: str | None = None
@@ -105,6 +112,16 @@ class Settings:
                 _number(
                     "TASKS_MAX_ATTEMPTS", env, DEFAULT_TASKS_MAX_ATTEMPTS, minimum=1, whole=True
                 )
+            ),
+            inprocess_stale_seconds=_number(
+                "INPROCESS_STALE_SECONDS", env, DEFAULT_INPROCESS_STALE_SECONDS, minimum=1
+            ),
+            tasks_service_account=_email("TASKS_SERVICE_ACCOUNT", env.get("TASKS_SERVICE_ACCOUNT")),
+            tasks_token_key=_hex_key("TASKS_TOKEN_KEY", env.get("TASKS_TOKEN_KEY")),
+            tasks_oidc_certs_url=(
+                _url("TASKS_OIDC_CERTS_URL", env["TASKS_OIDC_CERTS_URL"])
+                if env.get("TASKS_OIDC_CERTS_URL")
+                else None
             ),
             tasks_queue=_queue(tasks_queue, tasks_url),
             tasks_url=_url("TASKS_URL", tasks_url) if tasks_url else None,
@@ -173,6 +190,20 @@ def _number(
         raise ConfigError(f"{name} must be {kind}, not {raw!r}") from None
     if value < minimum or value != value:  # also rejects NaN
         raise ConfigError(f"{name} must be at least {minimum:g}, not {raw!r}")
+    return value
+
+
+def _email(name: str, value: str | None) -> str | None:
+    if value is not None and not _EMAIL.match(value):
+        raise ConfigError(f"{name} must be a service account's email, not {value!r}")
+    return value
+
+
+def _hex_key(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _HEX_KEY.match(value):
+        raise ConfigError(f"{name} must be 64 hex characters (a 256-bit key)")
     return value
 
 

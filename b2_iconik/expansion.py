@@ -32,8 +32,16 @@ def chunk_size(operation: str) -> int:
     return add.CHUNK if operation == "add" else remove.CHUNK
 
 
-def run(client: IconikClient, queue: Queue, step: Step, now: float, settings: Settings) -> None:
-    """Expand the step's shard, queue its chunks, and record that it is expanded."""
+def run(
+    client: IconikClient, queue: Queue, step: Step, now: float, settings: Settings
+) -> Step | None:
+    """Expand the step's shard, queue its chunks, and record that it is expanded.
+
+    Returns:
+        the first round of the action's only chunk, for the caller to run at once (an action
+        of one chunk is expanded and handled in one step: no second task, no write racing the
+        end), or None.
+    """
     assert step.selection is not None, "an EXPAND step carries its shard of the selection"
     assets = expand(client, step.selection, step.shard, step.shards)
     size = chunk_size(step.operation)
@@ -51,7 +59,7 @@ def run(client: IconikClient, queue: Queue, step: Step, now: float, settings: Se
         kind=CHUNK,
         selection=None,
         phase=COPY if step.operation == "add" else "",
-        deadline=now + settings.remove_wait_seconds,
+        deadline=0.0,  # set by the chunk's first round: its wait counts from when it starts
         round=0,
         attempt=0,
         not_before=0.0,
@@ -59,8 +67,7 @@ def run(client: IconikClient, queue: Queue, step: Step, now: float, settings: Se
     look_in = now + settings.remove_wait_seconds + settings.watchdog_seconds
     queue.enqueue(tally.watchdog(step, look_in))
     if step.shards == 1 and len(chunks) <= 1:
-        _one_chunk(client, queue, step, first, chunks, now)
-        return
+        return _one_chunk(client, queue, step, first, chunks, now)
     children = client.child_jobs(step.job_id)
     existing = _existing_parts(children, step.shard)
     for index, ids in enumerate(chunks):
@@ -70,17 +77,24 @@ def run(client: IconikClient, queue: Queue, step: Step, now: float, settings: Se
         _queue_part(client, queue, part)
     _record_expanded(client, step, len(chunks), len(assets), children)
     tally.after_part(client, queue, step, now)
+    return None
 
 
 def done(client: IconikClient, step: Step) -> bool:
-    """Whether this shard was already expanded (its record written and ended).
+    """Whether this shard was already expanded (its record written and ended); for an action
+    of one chunk, handled in the same step, whether that chunk's first round is done too.
 
-    A record still STARTED was made by a run that stopped before ending it: the step is then
-    not done, and running it again ends the record (nothing else of it is doubled).
+    A shard record still STARTED was made by a run that stopped before ending it: the step is
+    then not done, and running it again ends the record (nothing else of it is doubled).
     """
     if step.shards == 1:
         parent = client.get_job(step.job_id) or {}
-        return jobs.is_terminal(parent) or "chunks" in (parent.get("metadata") or {})
+        meta = parent.get("metadata") or {}
+        if jobs.is_terminal(parent) or "chunks" not in meta:
+            return jobs.is_terminal(parent)
+        seq_done = meta.get("seq_done")
+        needed = step.seq + 1 if int(meta["chunks"]) == 1 else step.seq
+        return isinstance(seq_done, int) and seq_done >= needed
     return jobs.is_terminal(_shard_record(client.child_jobs(step.job_id), step.shard))
 
 
@@ -91,33 +105,21 @@ def _one_chunk(
     first: Step,
     chunks: list[tuple[str, ...]],
     now: float,
-) -> None:
-    """An action of at most one chunk: its chunk reports into the action's own job.
-
-    The record written after queueing the chunk holds no message: the chunk may already have
-    ended the job (it runs at once elsewhere, or this step is a retry that comes after it), and
-    its final message must stay. Title, total and marker are the values the end has too.
-    """
+) -> Step | None:
+    """An action of at most one chunk: it reports into the action's own job, and its first
+    round runs in this same step (its mark, seq_done, is written by that round)."""
     total = len(chunks[0]) if chunks else 0
-    refused = None
-    if chunks:
-        try:
-            queue.enqueue(first.next(remaining=chunks[0], total=total, chunk=0))
-        except QueueRefused as error:
-            refused = error
     jobs.record(
         client,
         step.job_id,
         title=jobs.title(step.operation, jobs.assets_phrase(total), step.options.dry_run),
         progress_total=total,
-        metadata={"chunks": len(chunks), "assets": total, "seq_done": step.seq},
+        metadata={"chunks": len(chunks), "assets": total},
     )
-    if refused is not None:
-        failures = tuple((a, f"the queue refused this part: {refused}") for a in chunks[0])
-        outcome = tally.Outcome(total, 0, total, failures[: jobs.MAX_NAMED])
-        tally.finish_action(client, queue, step, outcome, now)
-    elif not chunks:
+    if not chunks:
         tally.finish_action(client, queue, step, tally.Outcome(0, 0, 0), now)
+        return None
+    return first.next(remaining=chunks[0], total=total, chunk=0)
 
 
 def _queue_part(client: IconikClient, queue: Queue, part: Step) -> None:

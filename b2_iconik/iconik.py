@@ -4,11 +4,14 @@ One :class:`IconikClient` per action: tokens are per user, so the session carrie
 ``Auth-Token``. The session's adapter owns the cross-cutting rules of DESIGN §6: a timeout on every
 call, urllib3's ``Retry`` for 429/5xx and connection errors (honouring ``Retry-After``), and an
 instance-wide request-rate cap. Public methods are iconik operations, not ``get``/``post``; every
-``requests`` failure is translated into :mod:`b2_iconik.errors` here and nowhere else.
+``requests`` failure is translated into :mod:`b2_iconik.errors` here and nowhere else. The
+user's token goes to ``ICONIK_URL`` only: ``next_url`` is used for its path, and redirects are
+never followed.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Iterator, Mapping
@@ -304,6 +307,11 @@ class IconikClient:
             params["status"] = status
         return list(self._pages("/API/jobs/v1/jobs/", params))
 
+    def started_jobs(self, most: int = 500) -> list[Json]:
+        """The user's CUSTOM jobs still STARTED, newest first (at most ``most``)."""
+        params = {"type": "CUSTOM", "status": "STARTED", "per_page": PER_PAGE}
+        return list(itertools.islice(self._pages("/API/jobs/v1/jobs/", params), most))
+
     # -- the user's token ------------------------------------------------------------------
 
     def check_token(self) -> Json:
@@ -388,14 +396,26 @@ class IconikClient:
         """
         url = self.base_url + path
         try:
+            # Never follow a redirect: requests would re-send the Auth-Token header to
+            # whatever host Location names (it drops only Authorization across hosts).
             response = self.session.request(
-                method, url, params=params, json=json, timeout=self.timeout
+                method,
+                url,
+                params=params,
+                json=json,
+                timeout=self.timeout,
+                allow_redirects=False,
             )
         except requests.RequestException as error:
             reason = type(error).__name__
             raise IconikUnavailable(f"iconik did not answer {method} {path}: {reason}") from None
         if response.status_code == 404 and missing_ok:
             return None
+        if 300 <= response.status_code < 400:
+            # Not a success either: a redirected DELETE has deleted nothing.
+            raise IconikHTTPError(
+                response.status_code, ["redirected elsewhere; not followed"], method, path
+            )
         if response.status_code >= 400:
             raise IconikHTTPError(response.status_code, _messages(response), method, path)
         if response.status_code == 204 or not response.content:

@@ -31,6 +31,8 @@ MAX_MESSAGE = 4000
 TERMINAL = frozenset({"FINISHED", "FINISHED_WITH_WARNING", "FAILED", "ABORTED", "SKIPPED"})
 #: ``metadata.part`` of the plugin's child jobs.
 CHUNK_PART, SHARD_PART = "chunk", "shard"
+#: ``metadata.runner``: where an action's steps run (in-process work dies with its instance).
+IN_PROCESS, CLOUD_TASKS = "in-process", "cloud-tasks"
 
 Failures = tuple[tuple[str, str], ...]
 
@@ -64,6 +66,7 @@ def create(
     selection: CustomAction,
     options: ActionOptions,
     shards: int = 1,
+    runner: str = IN_PROCESS,
 ) -> str:
     """Create the job for a newly accepted action; returns its id.
 
@@ -85,6 +88,7 @@ def create(
             "formats": ",".join(options.formats),
             "dry_run": options.dry_run,
             "shards": shards,
+            "runner": runner,
         },
     }
     target = _primary_object(selection)

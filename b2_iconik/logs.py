@@ -14,7 +14,7 @@ import logging
 import re
 import sys
 import threading
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO
@@ -50,17 +50,25 @@ def log_context(job_id: str | None = None, trace: str | None = None) -> Iterator
 
 
 class _Secrets:
-    """The values that must never reach a log line, bounded so tokens cannot pile up."""
+    """The values that must never reach a log line, bounded so tokens cannot pile up.
+
+    When full, the value registered least recently is forgotten. Every step of an action
+    registers its token again, so a token still in use is never the one forgotten, however
+    many clicks came after it.
+    """
 
     def __init__(self, most: int = 1000) -> None:
-        self._values: deque[str] = deque(maxlen=most)
+        self._values: OrderedDict[str, None] = OrderedDict()
+        self._most = most
         self._lock = threading.Lock()
 
     def add(self, value: str | None) -> None:
         if value and len(value) >= 4:
             with self._lock:
-                if value not in self._values:
-                    self._values.append(value)
+                self._values[value] = None
+                self._values.move_to_end(value)
+                while len(self._values) > self._most:
+                    self._values.popitem(last=False)
 
     def scrub(self, text: str) -> str:
         with self._lock:

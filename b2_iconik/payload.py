@@ -8,17 +8,39 @@ reach a log line by accident.
 
 from __future__ import annotations
 
+import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from b2_iconik.config import Settings, canonical_uuid, is_uuid, parse_formats
+from b2_iconik.config import Settings, canonical_uuid, parse_formats
 from b2_iconik.errors import ConfigError, PayloadError
 
 CONTEXTS = frozenset({"ASSET", "COLLECTION", "BULK", "SAVED_SEARCH"})
 OPERATIONS = ("add", "remove")
 _ID_LISTS = ("asset_ids", "collection_ids", "saved_search_ids")
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
+_TOKEN = re.compile(r"[!-~]+\Z")
+# The spellings of a UUID that Python's uuid module documents, in ASCII hex digits only.
+_UUID = re.compile(
+    r"(?:urn:uuid:)?\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
+    r"[0-9a-fA-F]{12}\}?\Z"
+)
+_TOKEN_PADDING = " \t\r\n"
+
+_excerpt = reprlib.Repr()
+_excerpt.maxstring = _excerpt.maxother = 60
+_excerpt.maxlevel, _excerpt.maxlist, _excerpt.maxdict = 2, 4, 4
+
+
+def shown(value: Any) -> str:
+    """A short ``repr`` of a value from the request, for an error text.
+
+    The text is answered and logged: echoing a value whole would make a body of up to 1 MiB
+    into a log line (Cloud Logging takes at most 256 KB for one entry) and an answer as big.
+    """
+    return _excerpt.repr(value)
 
 
 @dataclass(frozen=True)
@@ -40,14 +62,15 @@ class CustomAction:
 
         Raises:
             PayloadError: the body is not an object, the context is not one we serve, an id is
-                not a UUID, nothing is selected, or ``auth_token`` is missing.
+                not a UUID, nothing is selected, or ``auth_token`` is missing or could not be sent
+                as a header (printable ASCII only).
         """
         if not isinstance(body, dict):
             raise PayloadError("body", "must be a JSON object")
         context = body.get("context")
-        if context not in CONTEXTS:
+        if not isinstance(context, str) or context not in CONTEXTS:  # a list is unhashable
             allowed = ", ".join(sorted(CONTEXTS))
-            raise PayloadError("context", f"must be one of {allowed}, not {context!r}")
+            raise PayloadError("context", f"must be one of {allowed}, not {shown(context)}")
         ids = {name: _uuid_list(body, name) for name in _ID_LISTS}
         if not any(ids.values()):
             raise PayloadError(
@@ -57,12 +80,19 @@ class CustomAction:
         token = body.get("auth_token")
         if not isinstance(token, str) or not token.strip():
             raise PayloadError("auth_token", "is missing: iconik sends it with every action")
+        token = token.strip(_TOKEN_PADDING)
+        if not _TOKEN.match(token):
+            # It travels as the Auth-Token header: anything else either cannot be sent (a 500
+            # deep in http.client) or would split the header. Never echoed: it is a credential.
+            raise PayloadError(
+                "auth_token", "must be printable ASCII without spaces, as iconik's tokens are"
+            )
         return cls(
             context=context,
             asset_ids=ids["asset_ids"],
             collection_ids=ids["collection_ids"],
             saved_search_ids=ids["saved_search_ids"],
-            auth_token=token.strip(),
+            auth_token=token,
             user_id=_optional_str(body, "user_id"),
             action_id=_optional_str(body, "action_id"),
             system_domain_id=_optional_str(body, "system_domain_id"),
@@ -121,9 +151,19 @@ def _uuid_list(body: Mapping[str, Any], name: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise PayloadError(name, "must be a list of ids")
     for item in value:
-        if not is_uuid(item):
-            raise PayloadError(name, f"{item!r} is not an iconik id (a UUID)")
+        if not _is_uuid(item):
+            raise PayloadError(name, f"{shown(item)} is not an iconik id (a UUID)")
     return tuple(dict.fromkeys(canonical_uuid(item) for item in value))
+
+
+def _is_uuid(value: object) -> bool:
+    """True for a UUID written in ASCII hex (any case, with or without dashes or braces).
+
+    Not ``uuid.UUID`` alone: it reads the hex with ``int(..., 16)``, which also takes other
+    scripts' digits, spaces and underscores, so ``"a00…1 "`` (31 digits and a space) would be
+    read as another object's id, ``0a00…1``.
+    """
+    return isinstance(value, str) and _UUID.match(value) is not None
 
 
 def _optional_str(body: Mapping[str, Any], name: str) -> str | None:
@@ -135,8 +175,8 @@ def _storage(query: Mapping[str, str], name: str, default: str | None, env: str)
     value = (query.get(name) or "").strip() or default
     if not value:
         raise PayloadError(name, f"is missing: set it on the action URL or as {env}")
-    if not is_uuid(value):
-        raise PayloadError(name, f"{value!r} is not a storage id (a UUID)")
+    if not _is_uuid(value):
+        raise PayloadError(name, f"{shown(value)} is not a storage id (a UUID)")
     return canonical_uuid(value)
 
 
@@ -146,7 +186,7 @@ def _flag(query: Mapping[str, str], name: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise PayloadError(name, f"must be true or false, not {value!r}")
+    raise PayloadError(name, f"must be true or false, not {shown(value)}")
 
 
 def _count(n: int, singular: str, plural: str | None = None) -> str:

@@ -4,12 +4,15 @@ Modelled on Bolt's lazy-listener runners: the operations never branch on where t
 :class:`Queue` takes named steps, and refuses a name it has seen recently, as Cloud Tasks does:
 that is what makes a step that runs twice harmless (its successors are refused the second time)
 and what decides, among several steps, which one ends an action. :class:`ThreadRunner` is the
-default queue: a bounded pool in this process, with delayed steps (re-checks) held by timers that
-cost no pool thread while they wait. :class:`b2_iconik.tasks.CloudTasksRunner` is the other.
+default queue: a bounded pool in this process, with delayed steps (re-checks, safety nets, the
+watchdog) held by one scheduler thread, costing no pool thread while they wait.
+:class:`b2_iconik.tasks.CloudTasksRunner` is the other.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import threading
 import time
@@ -17,7 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Protocol
 
-from b2_iconik.steps import Step
+from b2_iconik.steps import END, WATCHDOG, Step
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,9 @@ class ThreadRunner:
         execute: runs one step, queueing what follows on the queue it is given.
         executor: the pool (default: ``ThreadPoolExecutor`` with ``workers`` threads).
         clock: wall-clock seconds, to turn a step's ``not_before`` into a delay.
+        heartbeat: called every ``heartbeat_seconds`` with the latest step of each action that
+            has steps waiting or running here, so its job shows it is alive (a job left
+            untouched was interrupted: see :mod:`b2_iconik.stale`).
     """
 
     def __init__(
@@ -87,6 +93,8 @@ class ThreadRunner:
         executor: Executor | None = None,
         workers: int = 4,
         clock: Callable[[], float] = time.time,
+        heartbeat: Callable[[Step], None] | None = None,
+        heartbeat_seconds: float = 300.0,
     ) -> None:
         self._execute = execute
         self._executor = executor or ThreadPoolExecutor(
@@ -94,26 +102,46 @@ class ThreadRunner:
         )
         self._clock = clock
         self._names = Names(NAME_RESERVED_SECONDS, time.monotonic)
-        self._timers: set[threading.Timer] = set()
         self._lock = threading.Lock()
+        #: Delayed steps (re-checks): (due on the monotonic clock, order, step), one thread
+        #: waiting for the earliest, however many wait (a thread each would pile up).
+        self._delayed: list[tuple[float, int, Step]] = []
+        self._order = itertools.count()
+        self._due = threading.Condition(self._lock)
+        self._scheduler: threading.Thread | None = None
+        self._live: dict[str, tuple[int, Step]] = {}
+        self._heartbeat = heartbeat
+        self._heartbeat_seconds = heartbeat_seconds
+        self._beating: threading.Thread | None = None
+        self._stopped = threading.Event()
 
     def start(self, steps: Sequence[Step]) -> None:
         for step in steps:
             self.enqueue(step)
 
     def enqueue(self, step: Step) -> bool:
-        """Run the step in the background, not before ``not_before``; False if seen already."""
+        """Run the step in the background, not before ``not_before``; False if seen already.
+
+        An END or WATCHDOG step is only claimed here, not run: both are safety nets for work
+        that dies, and in-process work dies with the process that would run them (a job left
+        behind is found by :mod:`b2_iconik.stale` instead).
+        """
         if not self._names.take(step.task_id()):
             return False
+        if step.kind in (END, WATCHDOG):
+            return True
+        self._alive(step, +1)
         delay = step.not_before - self._clock()
         if delay <= 0:
             self._submit(step)
             return True
-        timer = threading.Timer(delay, self._release, args=(step,))
-        timer.daemon = True
-        with self._lock:
-            self._timers.add(timer)
-        timer.start()
+        with self._due:
+            heapq.heappush(self._delayed, (time.monotonic() + delay, next(self._order), step))
+            if self._scheduler is None:
+                self._scheduler = threading.Thread(target=self._release_due, daemon=True,
+                                                   name="b2-iconik-scheduler")
+                self._scheduler.start()
+            self._due.notify()
         return True
 
     def claim(self, name: str) -> bool:
@@ -121,21 +149,61 @@ class ThreadRunner:
 
     def shutdown(self) -> None:
         """Cancel pending re-checks and wait for running steps (tests, clean exits)."""
-        with self._lock:
-            timers, self._timers = list(self._timers), set()
-        for timer in timers:
-            timer.cancel()
+        self._stopped.set()
+        with self._due:
+            self._delayed.clear()
+            self._due.notify_all()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def _release(self, step: Step) -> None:
+    def live_jobs(self) -> list[str]:
+        """Jobs whose actions have steps waiting or running here."""
         with self._lock:
-            self._timers = {t for t in self._timers if t.is_alive() and t.name != _current()}
-        self._submit(step)
+            return list(self._live)
+
+    def _alive(self, step: Step, change: int) -> None:
+        """Count an action's steps here."""
+        with self._lock:
+            count, latest = self._live.get(step.job_id, (0, step))
+            count += change
+            if count <= 0:
+                self._live.pop(step.job_id, None)
+                return
+            self._live[step.job_id] = (count, step if change > 0 else latest)
+            if self._heartbeat and self._beating is None:
+                self._beating = threading.Thread(target=self._beat, daemon=True,
+                                                 name="b2-iconik-heartbeat")
+                self._beating.start()
+
+    def _beat(self) -> None:
+        assert self._heartbeat is not None
+        while not self._stopped.wait(self._heartbeat_seconds):
+            with self._lock:
+                steps = [step for _, step in self._live.values()]
+            for step in steps:
+                try:
+                    self._heartbeat(step)
+                except Exception:
+                    log.exception("the heartbeat of job %s failed", step.job_id)
+
+    def _release_due(self) -> None:
+        """Hand each delayed step to the pool when its time comes (the scheduler thread)."""
+        while True:
+            with self._due:
+                while not self._stopped.is_set():
+                    wait = self._delayed[0][0] - time.monotonic() if self._delayed else None
+                    if wait is not None and wait <= 0:
+                        break
+                    self._due.wait(wait)
+                if self._stopped.is_set():
+                    return
+                _, _, step = heapq.heappop(self._delayed)
+            self._submit(step)
 
     def _submit(self, step: Step) -> None:
         try:
             self._executor.submit(self._guarded, step)
         except RuntimeError:  # shut down: the process is stopping
+            self._alive(step, -1)
             log.error(
                 "shutting down: a step of job %s was not run; the job stays unfinished and "
                 "running the action again is safe", step.job_id,
@@ -147,7 +215,6 @@ class ThreadRunner:
             self._execute(step, self)
         except Exception:
             log.exception("a background step of job %s crashed", step.job_id)
+        finally:
+            self._alive(step, -1)
 
-
-def _current() -> str:
-    return threading.current_thread().name

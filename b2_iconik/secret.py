@@ -1,6 +1,7 @@
-"""The shared secret iconik sends in ``x-bz-secret``: from the environment or Secret Manager.
+"""Secrets from the environment or Secret Manager: the shared secret iconik sends in
+``x-bz-secret``, and the key that seals users' tokens in Cloud Tasks task bodies.
 
-It is read once per instance, lazily (so cold starts stay fast and a missing secret does not
+Each is read once per instance, lazily (so cold starts stay fast and a missing secret does not
 stop start-up of a function that could still answer 404s), behind a lock because
 functions-framework serves requests on several threads.
 """
@@ -25,20 +26,23 @@ ACCESS_TIMEOUT = 4.0
 _METADATA_PROJECT = "/computeMetadata/v1/project/project-id"
 
 
-class SharedSecret:
-    """The shared secret, fetched at most once and cached for the life of the instance.
+class ManagedSecret:
+    """A secret from the environment or Secret Manager, fetched at most once per instance.
 
     Args:
-        settings: gives ``BZ_SHARED_SECRET``, or the project and endpoint for Secret Manager.
+        settings: the project and endpoint for Secret Manager.
+        secret_id: the Secret Manager secret (its latest version is read).
+        value: the value from the environment, which wins when set (local runs, tests).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, secret_id: str, value: str | None) -> None:
         self._settings = settings
+        self._secret_id = secret_id
         self._value: bytes | None = None
         self._lock = threading.Lock()
-        if settings.shared_secret:
-            self._value = settings.shared_secret.encode()
-            redact(settings.shared_secret)
+        if value:
+            self._value = value.encode()
+            redact(value)
 
     def get(self) -> bytes:
         """The secret as bytes, for ``hmac.compare_digest``.
@@ -49,16 +53,23 @@ class SharedSecret:
         if self._value is None:
             with self._lock:
                 if self._value is None:
-                    secret = _access_secret(self._settings)
+                    secret = _access_secret(self._settings, self._secret_id)
                     redact(secret)
                     self._value = secret.encode()
         return self._value
 
 
-def _access_secret(settings: Settings) -> str:
-    """Read the latest version of ``bz-shared-secret`` and check its CRC32C."""
+class SharedSecret(ManagedSecret):
+    """The shared secret iconik sends: ``BZ_SHARED_SECRET``, or the secret ``bz-shared-secret``."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, SECRET_ID, settings.shared_secret)
+
+
+def _access_secret(settings: Settings, secret_id: str) -> str:
+    """Read the latest version of a secret and check its CRC32C."""
     project = settings.google_cloud_project or _project_from_metadata()
-    name = f"projects/{project}/secrets/{SECRET_ID}/versions/latest"
+    name = f"projects/{project}/secrets/{secret_id}/versions/latest"
     client = _client(settings)
     try:
         # One short attempt: requests wait on this lock, and iconik gives up after about 10 s.
@@ -80,7 +91,7 @@ def _access_secret(settings: Settings) -> str:
     value = data.decode("utf-8").strip()
     if not value:
         raise SecretUnavailable(f"secret {name} is empty")
-    log.info("read the shared secret from Secret Manager (%s)", name)
+    log.info("read the secret %s from Secret Manager", name)
     return value
 
 

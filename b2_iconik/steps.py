@@ -70,7 +70,8 @@ class Step:
         copies: Add's copy jobs still being followed.
         copy_counts: Remove's copy requests per asset, so a failing copy is not asked forever.
         round: how many times the waiting assets have been checked again.
-        deadline: wall-clock time (epoch seconds) after which waiting ends.
+        deadline: wall-clock time (epoch seconds) after which waiting ends; 0 until the chunk's
+            first round sets it (the wait counts from there).
         not_before: do not run before this wall-clock time (a delayed re-check).
         trace: the click's trace id, so every log line of the action links to it.
     """
@@ -128,6 +129,14 @@ class Step:
     def next(self, **changes: Any) -> Step:
         """The following step of the same unit: ``seq`` moves on, the failure count resets."""
         return replace(self, seq=self.seq + 1, attempt=0, **changes)
+
+    def about_action(self, kind: str, not_before: float, **changes: Any) -> Step:
+        """A step about the whole action (END, WATCHDOG): no unit, no assets of its own."""
+        cleared: dict[str, Any] = {
+            "unit_job_id": "", "seq": 0, "attempt": 0, "selection": None, "remaining": (),
+            "waiting": (), "failures": (), "copies": (), "copy_counts": (),
+        }
+        return replace(self, kind=kind, not_before=not_before, **{**cleared, **changes})
 
     def retry(self, not_before: float) -> Step:
         """The same step again later, after a passing failure (same ``seq``, new name)."""

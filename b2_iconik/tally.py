@@ -15,13 +15,13 @@ forever.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 from b2_iconik import add, jobs, remove
 from b2_iconik.iconik import IconikClient, Json
 from b2_iconik.runners import Queue
+from b2_iconik.stale import modified
 from b2_iconik.steps import END, WATCHDOG, Step
 
 log = logging.getLogger(__name__)
@@ -161,22 +161,13 @@ def finish_action(
 
 def end_step(step: Step, outcome: Outcome, now: float) -> Step:
     """The action's END step, carrying its outcome (one per action: its name says so)."""
-    return replace(
-        step,
-        kind=END,
-        unit_job_id="",
-        seq=0,
-        attempt=0,
-        selection=None,
-        remaining=(),
-        waiting=(),
-        copies=(),
-        copy_counts=(),
+    return step.about_action(
+        END,
+        now + END_CHECK_SECONDS,
         total=outcome.total,
         done=outcome.done,
         failed=outcome.failed,
         failures=outcome.failures,
-        not_before=now + END_CHECK_SECONDS,
     )
 
 
@@ -215,7 +206,7 @@ def run_watchdog(
     if tally.complete:
         finish_action(client, queue, step, tally.outcome(), now)
         return
-    latest = max([_modified(parent)] + [_modified(c) for c in children])
+    latest = max([modified(parent)] + [modified(c) for c in children])
     if now - latest < quiet_seconds:
         queue.enqueue(step.next(not_before=now + quiet_seconds))
         return
@@ -244,29 +235,4 @@ def _interrupted(
 
 def watchdog(step: Step, not_before: float) -> Step:
     """The action's watchdog step (one per action, whichever shard schedules it)."""
-    return replace(
-        step,
-        kind=WATCHDOG,
-        unit_job_id="",
-        seq=0,
-        attempt=0,
-        selection=None,
-        remaining=(),
-        waiting=(),
-        failures=(),
-        copies=(),
-        copy_counts=(),
-        not_before=not_before,
-    )
-
-
-def _modified(job: Json) -> float:
-    value = job.get("date_modified")
-    if not isinstance(value, str):
-        return 0.0
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return 0.0
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-
+    return step.about_action(WATCHDOG, not_before)

@@ -2,9 +2,13 @@
 
 On Google Cloud the CPU is throttled once an answer is sent, so work cannot go on in a thread.
 Instead each step becomes a task: an HTTP POST to the function's own URL (``TASKS_URL``) with the
-step as its JSON body, the shared secret, and a marker header that tells the handler to run the
-step now instead of treating the request as a click. A re-check is a task scheduled for later
-(``schedule_time``), so nothing waits while holding an instance.
+step as its JSON body and a marker header that tells the handler to run the step now instead of
+treating the request as a click. A re-check is a task scheduled for later (``schedule_time``), so
+nothing waits while holding an instance.
+
+Nothing in a task lets its viewer act as someone else: with ``TASKS_SERVICE_ACCOUNT`` set, a task
+carries Cloud Tasks' OIDC token for that account instead of the shared secret, checked by
+:mod:`b2_iconik.oidc`; and the user's iconik token in its body is sealed (:mod:`b2_iconik.sealing`).
 
 Cloud Tasks delivers each task at least once, so every delivery goes through :meth:`deliver`:
 
@@ -23,17 +27,20 @@ Cloud Tasks delivers each task at least once, so every delivery goes through :me
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from b2_iconik.config import Settings
 from b2_iconik.errors import QueueRefused
+from b2_iconik.oidc import GOOGLE_CERTS_URL, OidcVerifier, Unauthenticated
 from b2_iconik.runners import Queue
-from b2_iconik.secret import SharedSecret
+from b2_iconik.sealing import KEY_SECRET_ID, TokenSeal
+from b2_iconik.secret import ManagedSecret, SharedSecret
 from b2_iconik.steps import Step
 
 log = logging.getLogger(__name__)
@@ -125,6 +132,14 @@ class CloudTasksRunner:
         self._sleep = sleep
         self._client: Any = None
         self._lock = threading.Lock()
+        self._seal = TokenSeal(ManagedSecret(settings, KEY_SECRET_ID, settings.tasks_token_key))
+        self._account = settings.tasks_service_account
+        self._oidc = (
+            OidcVerifier(self._url, self._account,
+                         settings.tasks_oidc_certs_url or GOOGLE_CERTS_URL)
+            if self._account
+            else None
+        )
 
     # -- the queue -----------------------------------------------------------------------------
 
@@ -142,7 +157,8 @@ class CloudTasksRunner:
             QueueRefused: Cloud Tasks will never take this step.
             google.api_core.exceptions.GoogleAPICallError: a passing failure; try again.
         """
-        task = self._task(step.task_id(), step.operation, step.kind, step.to_json().encode())
+        sealed = replace(step, auth_token=self._seal.seal(step.auth_token, step.job_id))
+        task = self._task(step.task_id(), step.operation, step.kind, sealed.to_json().encode())
         if step.not_before > self._clock():
             task["schedule_time"] = _timestamp(step.not_before)
         size = len(task["http_request"]["body"])
@@ -173,6 +189,29 @@ class CloudTasksRunner:
         return True
 
     # -- deliveries ----------------------------------------------------------------------------
+
+    def authenticate(self, headers: Mapping[str, str]) -> None:
+        """Check that a step request comes from the queue.
+
+        Raises:
+            Unauthenticated: no valid OIDC token for ``TASKS_SERVICE_ACCOUNT`` (or, without
+                one set, no valid shared secret).
+            b2_iconik.oidc.CannotVerify: Google's certificates cannot be fetched now.
+        """
+        if self._oidc is not None:
+            self._oidc.verify(headers)
+            return
+        given = next((v for k, v in headers.items() if k.lower() == "x-bz-secret"), "")
+        if not hmac.compare_digest(given.encode(), self._secret.get()):
+            raise Unauthenticated("missing or wrong shared secret")
+
+    def unseal(self, step: Step) -> Step:
+        """The step with its user's token opened.
+
+        Raises:
+            b2_iconik.sealing.SealBroken: the token was changed, or sealed for another action.
+        """
+        return replace(step, auth_token=self._seal.open(step.auth_token, step.job_id))
 
     def deliver(self, step: Step, delivery: Delivery) -> Delivered:
         """Run a step Cloud Tasks delivered, at most once in effect (see the module's notes)."""
@@ -213,18 +252,21 @@ class CloudTasksRunner:
     def _task(self, name: str, operation: str, kind: str, body: bytes) -> dict[str, Any]:
         from google.protobuf import duration_pb2
 
+        headers = {"Content-Type": "application/json", STEP_HEADER: kind}
+        request: dict[str, Any] = {
+            "http_method": "POST",
+            "url": f"{self._url}/{operation}",
+            "headers": headers,
+            "body": body,
+        }
+        if self._account:
+            request["oidc_token"] = {"service_account_email": self._account,
+                                     "audience": self._url}
+        else:
+            headers["x-bz-secret"] = self._secret.get().decode()
         return {
             "name": f"{self._queue}/tasks/{name}",
-            "http_request": {
-                "http_method": "POST",
-                "url": f"{self._url}/{operation}",
-                "headers": {
-                    "Content-Type": "application/json",
-                    "x-bz-secret": self._secret.get().decode(),
-                    STEP_HEADER: kind,
-                },
-                "body": body,
-            },
+            "http_request": request,
             "dispatch_deadline": duration_pb2.Duration(seconds=DISPATCH_DEADLINE_SECONDS),
         }
 

@@ -30,8 +30,10 @@ from b2_iconik.errors import (
 )
 from b2_iconik.iconik import IconikClient
 from b2_iconik.logs import log_context, redact, trace_from_headers
-from b2_iconik.payload import ActionOptions, CustomAction
+from b2_iconik.oidc import CannotVerify, Unauthenticated
+from b2_iconik.payload import ActionOptions, CustomAction, shown
 from b2_iconik.runners import Runner
+from b2_iconik.sealing import SealBroken
 from b2_iconik.secret import SharedSecret
 from b2_iconik.steps import EXPAND, Step
 from b2_iconik.tasks import LEASE, STEP_HEADER, CloudTasksRunner, Delivery
@@ -162,24 +164,29 @@ class Plugin:
             return error(
                 405, f"{request.method} is not allowed on …/{operation}: use POST", Allow="POST"
             )
-        if not self._authentic(request):
-            log.warning("refused a request with a missing or wrong %s header", SECRET_HEADER)
-            return error(
-                401,
-                "missing or wrong shared secret",
-                **{"WWW-Authenticate": f'SharedSecret header="{SECRET_HEADER}"'},
-            )
         marker = next((v for k, v in request.headers.items() if k.lower() == STEP_HEADER.lower()),
                       None)
-        if marker is not None:
+        if marker is not None and self.deliveries is not None:
             return self._run_step(request, operation, marker)
+        if not self._authentic(request):
+            log.warning("refused a request with a missing or wrong %s header", SECRET_HEADER)
+            return _unauthorized("missing or wrong shared secret")
+        if marker is not None:  # a step, where steps run in-process: none may come from outside
+            raise PayloadError(STEP_HEADER, "this deployment runs its steps in-process")
         action = CustomAction.from_json(_read_json(request))
         redact(action.auth_token)
         options = ActionOptions.from_query(request.query, self.settings)
         shards = plan.shards(action)
         with self.worker.client(action.auth_token) as client:
             self._check_storages(client, options)
-            job_id = jobs.create(client, operation, action, options, shards=len(shards))
+            runner = jobs.IN_PROCESS if self.deliveries is None else jobs.CLOUD_TASKS
+            try:
+                job_id = jobs.create(client, operation, action, options, len(shards), runner)
+            except IconikHTTPError as problem:
+                # With the storages cached, creating the job is the first use of the token.
+                if problem.status == 401:
+                    raise PayloadError("auth_token", f"iconik refused it: {problem}") from None
+                raise
         steps = [
             Step(operation, job_id, options, action.auth_token, kind=EXPAND, shard=index,
                  shards=len(shards), selection=part, trace=trace)
@@ -212,19 +219,31 @@ class Plugin:
     def _run_step(self, request: Request, operation: str, marker: str) -> Response:
         """Run one background step delivered by Cloud Tasks (its successors go to the queue).
 
-        Only a deployment that queues its steps takes them: elsewhere a marked request is
-        refused, so no one can make an in-process instance run arbitrary work synchronously.
+        Only a deployment that queues its steps takes them, and only from the queue: with
+        ``TASKS_SERVICE_ACCOUNT`` set, a step must carry Cloud Tasks' OIDC token for that account
+        (the shared secret is not enough); the user's token in it must open (it is sealed).
         """
-        if self.deliveries is None:
-            raise PayloadError(STEP_HEADER, "this deployment runs its steps in-process")
+        assert self.deliveries is not None
+        try:
+            self.deliveries.authenticate(request.headers)
+        except Unauthenticated as refused:
+            log.warning("refused a step request: %s", refused)
+            return _unauthorized(str(refused))
+        except CannotVerify as problem:
+            log.error("cannot check a step request: %s", problem)
+            return error(503, "the step cannot be checked now", **{"Retry-After": "30"})
         if marker.strip().lower() == LEASE:
             return Response(200, {"message": "a lease: nothing to do"})
         try:
             step = Step.from_json(_read_body(request))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise PayloadError("body", "is not a background step") from None
         if step.operation != operation:
             raise PayloadError("body", f"is a {step.operation} step, sent to …/{operation}")
+        try:
+            step = self.deliveries.unseal(step)
+        except SealBroken as broken:
+            raise PayloadError("body", str(broken)) from None
         redact(step.auth_token)
         delivery = Delivery.from_headers(request.headers)
         with log_context(job_id=step.job_id, trace=step.trace):
@@ -268,6 +287,10 @@ class Plugin:
             self.storages.remember(storage_id)
 
 
+def _unauthorized(text: str) -> Response:
+    return error(401, text, **{"WWW-Authenticate": f'SharedSecret header="{SECRET_HEADER}"'})
+
+
 def _read_body(request: Request) -> bytes:
     """The body, refusing more than 1 MiB before reading it whole."""
     if request.content_length is not None and request.content_length > MAX_BODY:
@@ -279,11 +302,33 @@ def _read_body(request: Request) -> bytes:
 
 
 def _read_json(request: Request) -> Any:
-    """The body as JSON."""
+    """The body as strict JSON (RFC 8259): no NaN or Infinity, no key given twice.
+
+    A key given twice is refused rather than resolved: another parser (a proxy, a log viewer)
+    may keep the other copy, and iconik never sends one.
+    """
     raw = _read_body(request)
     if not raw.strip():
         raise PayloadError("body", "is empty: expected iconik's custom-action JSON")
     try:
-        return json.loads(raw)
+        return json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise PayloadError("body", "is not valid JSON") from None
+    except RecursionError:
+        # json nests by recursion: a body of 100,000 "[" fits in 1 MiB and would be a 500.
+        raise PayloadError("body", "is nested too deeply to be iconik's payload") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's pairs as a dict, refusing a key given twice."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise PayloadError("body", f"has the key {shown(key)} twice")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    """NaN, Infinity and -Infinity are Python's extensions, not JSON."""
+    raise ValueError(f"{name} is not JSON")

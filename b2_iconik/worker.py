@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from b2_iconik import add, expansion, jobs, remove, tally
+from b2_iconik import add, expansion, jobs, remove, stale, tally
 from b2_iconik.config import Settings
 from b2_iconik.errors import IconikError, QueueRefused, is_transient
 from b2_iconik.iconik import IconikClient
@@ -53,6 +53,7 @@ class Worker:
         self.settings = settings
         self.clock = clock
         self.tokens = TokenKeeper(settings.token_refresh_seconds, clock)
+        self.sweeper = stale.Sweeper(settings.inprocess_stale_seconds)
         self._client_factory = client_factory or self._default_client
 
     def client(self, token: str) -> IconikClient:
@@ -114,7 +115,11 @@ class Worker:
     def _dispatch(self, client: IconikClient, queue: Queue, step: Step, last: bool) -> None:
         now = self.clock()
         if step.kind == EXPAND:
-            expansion.run(client, queue, step, now, self.settings)
+            if not self.settings.tasks_queue and self.sweeper.due(now):
+                stale.sweep(client, step.job_id, self.settings.inprocess_stale_seconds, now)
+            only = expansion.run(client, queue, step, now, self.settings)
+            if only is not None:
+                self._chunk(client, queue, only, now, last)
         elif step.kind == CHUNK:
             self._chunk(client, queue, step, now, last)
         elif step.kind == END:
@@ -125,7 +130,13 @@ class Worker:
     def _chunk(
         self, client: IconikClient, queue: Queue, step: Step, now: float, last: bool
     ) -> None:
-        """One round of a chunk: then its next round, or its end."""
+        """One round of a chunk: then its next round, or its end.
+
+        A chunk's wait limit counts from its first round, not from the click: in a large action
+        the last chunks may start long after the first, and their copies deserve the same wait.
+        """
+        if not step.deadline:
+            step = replace(step, deadline=now + self.settings.remove_wait_seconds)
         operation = add if step.operation == "add" else remove
         done = operation.run(client, step, now, self.settings.remove_recheck_seconds)
         if done.following is None:
@@ -209,6 +220,14 @@ class Worker:
                 tally.finish_action(client, queue, step, outcome, self.clock())
         except (IconikError, QueueRefused) as error:
             log.error("could not record on the job that the work stopped: %s", error)
+
+    def touch(self, step: Step) -> None:
+        """Show an in-process action is alive (its steps wait in this instance's memory)."""
+        with log_context(step.job_id, step.trace), self.client(step.auth_token) as client:
+            try:
+                client.update_job(step.job_id, metadata={"alive_at": self.clock()})
+            except IconikError as error:
+                log.warning("could not mark the job alive: %s", error)
 
     def abandon(self, step: Step, reason: str) -> None:
         """End a just-accepted action FAILED when its work could not even be queued."""

@@ -23,6 +23,7 @@ from deploy.report import Report
 from deploy.settings import (
     ROOT,
     SECRET_NAME,
+    TASK_KEY_NAME,
     SettingsError,
     Target,
     build_target,
@@ -30,6 +31,8 @@ from deploy.settings import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: The deployment's Secret Manager secrets: kept by make undeploy unless --delete-secret.
+SECRETS = (SECRET_NAME, TASK_KEY_NAME)
 DRY_RUN_NOTE = (
     "dry run: no gcloud command is run, not even the read-only checks; each check's answer is "
     "assumed as its line says ({assumed})."
@@ -65,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument(
         "--rotate-secret",
         action="store_true",
-        help="replace the shared secret: "
-        "new version, redeploy, re-register the actions, disable the old version",
+        help=f"replace the shared secret {SECRET_NAME}: "
+        "new version, redeploy, re-register the actions, disable the old version "
+        f"(never {TASK_KEY_NAME}: see README.md)",
     )
     deploy.add_argument(
         "--redeploy", action="store_true", help="deploy the function even when nothing changed"
@@ -78,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     undeploy.add_argument(
         "--delete-secret",
         action="store_true",
-        help=f"delete the secret {SECRET_NAME} too (kept by default)",
+        help=f"delete the secrets {SECRET_NAME} and {TASK_KEY_NAME} too (both kept by default)",
     )
     undeploy.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
@@ -135,7 +139,9 @@ def run_deploy(args: argparse.Namespace, t: Target, g: Gcloud, report: Report) -
     r.ensure_apis(g, report)
     fresh = r.ensure_account(g, t, report)
     old_versions = secret.ensure_secret(g, report, rotate=args.rotate_secret)
-    secret.ensure_secret_access(g, t, report, fresh)
+    secret.ensure_secret_access(g, t, report, fresh, SECRET_NAME)
+    secret.ensure_task_key(g, report)
+    secret.ensure_secret_access(g, t, report, fresh, TASK_KEY_NAME)
     r.ensure_queue(g, t, report)
     r.ensure_queue_access(g, t, report, fresh)
     r.ensure_self_access(g, t, report, fresh)
@@ -208,11 +214,14 @@ def run_undeploy(
     removal.remove_queue(g, t, report)
     if args.delete_secret:
         removal.remove_account(g, t, report)
-        removal.remove_secret(g, report)
+        for name in SECRETS:
+            removal.remove_secret(g, report, name)
     else:
-        removal.remove_secret_access(g, t, report)
+        for name in SECRETS:
+            removal.remove_secret_access(g, t, report, name)
         removal.remove_account(g, t, report)
-        report.add(f"secret {SECRET_NAME}", "kept", "--delete-secret deletes it")
+        for name in SECRETS:
+            report.add(f"secret {name}", "kept", "--delete-secret deletes it")
     return True
 
 
@@ -231,9 +240,8 @@ def _confirmed(args: argparse.Namespace, t: Target, ask: Callable[[str], str]) -
         f"the queue {t.queue} and its tasks",
         f"the service account {t.account_email}",
     ]
-    what.append(
-        f"the secret {SECRET_NAME}" if args.delete_secret else f"(the secret {SECRET_NAME} is kept)"
-    )
+    both = f"{SECRET_NAME} and {TASK_KEY_NAME}"
+    what.append(f"the secrets {both}" if args.delete_secret else f"(the secrets {both} are kept)")
     prompt = f"This deletes, in project {t.project}: " + "; ".join(what) + ".\nType yes to go on: "
     return ask(prompt).strip().lower() in ("yes", "y")
 
@@ -305,7 +313,7 @@ def _header(args: argparse.Namespace, t: Target, out: TextIO) -> None:
             else "present, so everything is shown as removed"
         )
         if getattr(args, "rotate_secret", False):
-            assumed += "; the secret is assumed present, to show its rotation"
+            assumed += "; the shared secret is assumed present, to show its rotation"
         print(DRY_RUN_NOTE.format(assumed=assumed), file=out)
 
 

@@ -9,7 +9,6 @@ from deploy.gcloud import Gcloud
 from deploy.report import Report
 from deploy.resources import has_binding
 from deploy.settings import (
-    SECRET_NAME,
     SECRET_ROLE,
     Target,
 )
@@ -62,23 +61,26 @@ def remove_account(g: Gcloud, t: Target, report: Report) -> None:
     )
 
 
-def remove_secret(g: Gcloud, report: Report) -> None:
-    """Delete the shared secret, every version (only when asked: --delete-secret)."""
+def remove_secret(g: Gcloud, report: Report, name: str) -> None:
+    """Delete a secret, every version (only when asked: --delete-secret)."""
     remove(
         g,
         report,
-        f"secret {SECRET_NAME}",
-        ["secrets", "describe", SECRET_NAME],
-        ["secrets", "delete", SECRET_NAME],
+        f"secret {name}",
+        ["secrets", "describe", name],
+        ["secrets", "delete", name],
     )
 
 
-def remove_secret_access(g: Gcloud, t: Target, report: Report) -> None:
-    """Take the account's binding off a secret that stays, so it holds no dangling member."""
-    label = f"{SECRET_ROLE} on {SECRET_NAME}"
+def remove_secret_access(g: Gcloud, t: Target, report: Report, name: str) -> None:
+    """Take the account's binding off a secret that stays, so it holds no dangling member.
+
+    A secret that is already gone has no binding to take off: it is reported absent.
+    """
+    label = f"{SECRET_ROLE} on {name}"
     policy = g.check(
-        ["secrets", "get-iam-policy", SECRET_NAME, "--format=json"],
-        doing=f"read the IAM policy of {SECRET_NAME}",
+        ["secrets", "get-iam-policy", name, "--format=json"],
+        doing=f"read the IAM policy of {name}",
         assume="it binds the account",
     )
     member = f"serviceAccount:{t.account_email}"
@@ -91,11 +93,11 @@ def remove_secret_access(g: Gcloud, t: Target, report: Report) -> None:
         [
             "secrets",
             "remove-iam-policy-binding",
-            SECRET_NAME,
+            name,
             f"--member={member}",
             f"--role={SECRET_ROLE}",
             "--condition=None",
         ],
-        doing=f"remove {SECRET_ROLE} on {SECRET_NAME} from {t.account_email}",
+        doing=f"remove {SECRET_ROLE} on {name} from {t.account_email}",
     )
     report.add(label, "removed")

@@ -119,7 +119,25 @@ def ensure_account(g: Gcloud, t: Target, report: Report) -> bool:
 
 
 def ensure_self_access(g: Gcloud, t: Target, report: Report, fresh: bool) -> None:
-    """Let the account act as itself (serviceAccountUser on itself only), for OIDC tasks."""
+    """Let the account act as itself (serviceAccountUser on itself only), for OIDC tasks.
+
+    The function creates tasks carrying Cloud Tasks' OIDC token for its own account
+    (TASKS_SERVICE_ACCOUNT). This binding is the one grant that needs. Cloud Tasks' API reference,
+    OidcToken.serviceAccountEmail (https://cloud.google.com/tasks/docs/reference/rest/v2/OidcToken):
+    "The service account must be within the same project as the queue. The caller must have
+    iam.serviceAccounts.actAs permission for the service account." The caller is the function,
+    running as this very account, so it needs actAs (in roles/iam.serviceAccountUser) on itself,
+    bound on the account alone, not on the project.
+
+    The token is minted by Google's Cloud Tasks service agent
+    (service-PROJECT_NUMBER@gcp-sa-cloudtasks.iam.gserviceaccount.com) through the role Google
+    grants it when the API is enabled: roles/cloudtasks.serviceAgent, "Grants Cloud Tasks Service
+    Account access to manage resources", which holds iam.serviceAccounts.getOpenIdToken and
+    getAccessToken (https://cloud.google.com/iam/docs/roles-permissions/cloudtasks). So no
+    roles/iam.serviceAccountTokenCreator is granted to anyone: it would add reach, not function.
+    No roles/run.invoker either: the function is public (iconik cannot sign requests), and the
+    plugin checks the token itself.
+    """
     ensure_binding(
         g,
         report,

@@ -1,11 +1,18 @@
-"""The shared secret in Secret Manager: made once, read for iconik, rotated only when asked.
+"""The two secrets in Secret Manager, each made once and never printed.
 
-Its value is random, goes to gcloud on stdin only (``--data-file=-``), and is never printed or put
-on a command line. The function's account may read this one secret and nothing else.
+* ``bz-shared-secret``, the shared secret iconik sends: read for registering the actions, and
+  rotated only when asked (``--rotate-secret``).
+* ``bz-task-key``, the key sealing users' iconik tokens in task bodies: never read out of Secret
+  Manager except to check its shape, and never rotated here, since tasks already queued under an
+  old key would no longer open (README.md says how to rotate it by hand, and when).
+
+Each value is random, goes to gcloud on stdin only (``--data-file=-``), and is never printed or
+put on a command line. The function's account may read these two secrets and nothing else.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from deploy.gcloud import DeployError, Gcloud
@@ -15,15 +22,32 @@ from deploy.settings import (
     SECRET_BYTES,
     SECRET_NAME,
     SECRET_ROLE,
+    TASK_KEY_NAME,
     Target,
 )
+
+#: What a new secret's stdin holds, as the dry run says it.
+_STDIN_NOTE = f"{SECRET_BYTES} random bytes as hex, never printed"
+#: The shape the plugin requires of the task key: 32 bytes as 64 hex characters.
+_TASK_KEY = re.compile(r"[0-9a-fA-F]{64}")
 
 # -- the shared secret ----------------------------------------------------------------------------
 
 
 def new_secret() -> str:
-    """A new shared secret: random bytes as hex, for iconik's header and the function."""
+    """A new secret value: random bytes as hex (for iconik's header, or the task key)."""
     return secrets.token_hex(SECRET_BYTES)
+
+
+def create_secret(g: Gcloud, report: Report, name: str) -> None:
+    """Create a secret whose first version is a new random value, given to gcloud on stdin only."""
+    g.change(
+        ["secrets", "create", name, "--replication-policy=automatic", "--data-file=-"],
+        doing=f"create the secret {name}",
+        stdin=new_secret(),
+        stdin_note=_STDIN_NOTE,
+    )
+    report.add(f"secret {name}", "created")
 
 
 def ensure_secret(g: Gcloud, report: Report, rotate: bool) -> list[str]:
@@ -41,15 +65,8 @@ def ensure_secret(g: Gcloud, report: Report, rotate: bool) -> list[str]:
         assume="present" if rotate else "absent",
     )
     exists = found.ok if found is not None else rotate
-    note = f"{SECRET_BYTES} random bytes as hex, never printed"
     if not exists:
-        g.change(
-            ["secrets", "create", SECRET_NAME, "--replication-policy=automatic", "--data-file=-"],
-            doing=f"create the secret {SECRET_NAME}",
-            stdin=new_secret(),
-            stdin_note=note,
-        )
-        report.add(f"secret {SECRET_NAME}", "created")
+        create_secret(g, report, SECRET_NAME)
         return []
     if not rotate:
         report.add(f"secret {SECRET_NAME}", "unchanged", "kept: --rotate-secret replaces it")
@@ -59,7 +76,7 @@ def ensure_secret(g: Gcloud, report: Report, rotate: bool) -> list[str]:
         ["secrets", "versions", "add", SECRET_NAME, "--data-file=-"],
         doing=f"add a version to the secret {SECRET_NAME}",
         stdin=new_secret(),
-        stdin_note=note,
+        stdin_note=_STDIN_NOTE,
     )
     report.add(f"secret {SECRET_NAME}", "rotated", "new version added")
     return old
@@ -115,13 +132,66 @@ def disable_versions(g: Gcloud, report: Report, versions: list[str]) -> None:
         report.add(f"secret {SECRET_NAME} version {version}", "disabled")
 
 
-def ensure_secret_access(g: Gcloud, t: Target, report: Report, fresh: bool) -> None:
-    """Let the function's account read the shared secret, and only that secret."""
+# -- the task key ---------------------------------------------------------------------------------
+
+
+def ensure_task_key(g: Gcloud, report: Report) -> None:
+    """Create the task key when absent; an existing one is kept, and checked, never replaced.
+
+    Replacing it is not for make deploy: a step already queued carries a user's token sealed under
+    the current key, and under a new one it would not open (the step is refused until the queue
+    gives up on it, its action left unfinished). README.md says how to add a version by hand
+    while no action runs.
+
+    Raises:
+        DeployError: an existing key's latest version is not usable by the plugin.
+    """
+    found = g.check(
+        ["secrets", "describe", TASK_KEY_NAME, "--format=json"],
+        doing=f"look up the secret {TASK_KEY_NAME}",
+        assume="absent",
+    )
+    if found is None or not found.ok:
+        create_secret(g, report, TASK_KEY_NAME)
+        return
+    check_task_key(g)
+    report.add(f"secret {TASK_KEY_NAME}", "unchanged", "kept: never rotated by make deploy")
+
+
+def check_task_key(g: Gcloud) -> None:
+    """Stop when the task key's latest version is not 64 hex characters, as the plugin needs.
+
+    A key added by hand in another shape (raw bytes, a passphrase) would let the deploy succeed
+    and every click then fail; this says so now. The value is only matched, never printed.
+
+    Raises:
+        DeployError: no readable version, or one of another shape.
+    """
+    result = g.check(
+        ["secrets", "versions", "access", "latest", f"--secret={TASK_KEY_NAME}"],
+        doing=f"read the secret {TASK_KEY_NAME}",
+        assume="it is 64 hex characters",
+    )
+    if result is None:
+        return
+    if not result.ok or not _TASK_KEY.fullmatch(result.stdout.strip()):
+        raise DeployError(
+            f"the secret {TASK_KEY_NAME} has no enabled version of 64 hex characters: add one "
+            f"while no action is running (README.md, \"Rotating the task key\"), then "
+            f"{g.rerun} again."
+        )
+
+
+# -- who may read them ----------------------------------------------------------------------------
+
+
+def ensure_secret_access(g: Gcloud, t: Target, report: Report, fresh: bool, name: str) -> None:
+    """Let the function's account read one secret (the role is bound on that secret only)."""
     ensure_binding(
         g,
         report,
-        resource=["secrets", SECRET_NAME],
-        label=f"{SECRET_ROLE} on {SECRET_NAME}",
+        resource=["secrets", name],
+        label=f"{SECRET_ROLE} on {name}",
         member=f"serviceAccount:{t.account_email}",
         role=SECRET_ROLE,
         fresh=fresh,

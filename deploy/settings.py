@@ -30,12 +30,15 @@ QUEUE_FLAGS: dict[str, str] = {
 
 # ================================================================================================
 # THE FUNCTION'S DERIVED ENVIRONMENT: written over whatever .env.yaml says for these names.
-#   {project}, {region}, {queue} and {url} are filled in for the deployment at hand.
+#   {project}, {region}, {queue}, {url} and {account_email} are filled in for the deployment.
 # ================================================================================================
 DERIVED_ENV: dict[str, str] = {
     "GOOGLE_CLOUD_PROJECT": "{project}",
     "TASKS_QUEUE": "projects/{project}/locations/{region}/queues/{queue}",
     "TASKS_URL": "{url}",
+    # Tasks carry Cloud Tasks' OIDC token for the function's own account (audience TASKS_URL),
+    # not the shared secret; the function refuses steps without a valid one.
+    "TASKS_SERVICE_ACCOUNT": "{account_email}",
     # 4 concurrent dispatches x 10 requests/s each = 40 requests/s, under iconik's ~50.
     "ICONIK_MAX_RPS": "10",
     # Must equal the queue's --max-attempts: the function must know which attempt is the last.
@@ -61,7 +64,7 @@ FUNCTION_FLAGS: tuple[str, ...] = (
 )
 
 #: The APIs a deployment uses: the function (Cloud Functions, which runs it on Cloud Run, built
-#: by Cloud Build into Artifact Registry, logging to Cloud Logging), its secret, its queue, and
+#: by Cloud Build into Artifact Registry, logging to Cloud Logging), its secrets, its queue, and
 #: IAM for the service account.
 APIS: tuple[str, ...] = (
     "cloudfunctions.googleapis.com",
@@ -76,15 +79,21 @@ APIS: tuple[str, ...] = (
 
 #: The repository: gcloud runs here, so ``--source=.`` uploads it (as .gcloudignore allows).
 ROOT = Path(__file__).resolve().parent.parent
-#: The Secret Manager secret the function reads (its name is fixed in the plugin).
+#: The Secret Manager secret holding the shared secret iconik sends (name fixed in the plugin).
 SECRET_NAME = "bz-shared-secret"
-#: Random bytes in a new secret (shown as twice as many hex digits).
+#: The Secret Manager secret holding the key that seals users' iconik tokens in task bodies
+#: (AES-256-GCM; name fixed in the plugin, b2_iconik/sealing.py). Made once, never rotated by
+#: make deploy: tasks sealed under an old key would no longer open.
+TASK_KEY_NAME = "bz-task-key"
+#: Random bytes in a new secret (shown as twice as many hex digits). 32 bytes is also exactly
+#: the AES-256 key the plugin requires of bz-task-key: 64 hex characters.
 SECRET_BYTES = 32
-#: The one role the service account has on the secret.
+#: The one role the service account has on each of the two secrets (and on no other).
 SECRET_ROLE = "roles/secretmanager.secretAccessor"
 #: The roles it has on the queue only: add tasks, and delete the small lease tasks it creates.
 QUEUE_ROLES: tuple[str, ...] = ("roles/cloudtasks.enqueuer", "roles/cloudtasks.taskDeleter")
-#: The role it has on itself only, so that its tasks may carry an OIDC token for it.
+#: The role it has on itself only, so that its tasks may carry an OIDC token for it (what the
+#: Cloud Tasks documentation requires, quoted in deploy.resources.ensure_self_access).
 SELF_ROLE = "roles/iam.serviceAccountUser"
 #: The label on the function holding the fingerprint of what was deployed.
 FINGERPRINT_LABEL = "b2-iconik-deploy"
@@ -102,12 +111,22 @@ DEPLOY_KEYS: dict[str, str] = {
     "DEPLOY_QUEUE": "queue",
     "DEPLOY_SERVICE_ACCOUNT": "account",
 }
-#: Keys of .env.yaml never written to the function, and why.
+#: Keys of .env.yaml never written to the function, and why (the reason is told to the operator).
+#: Secrets are here because a function's environment is readable by anyone who may view the
+#: function (roles/cloudfunctions.viewer, the console), and is kept in every revision: a deployed
+#: function reads its secrets from Secret Manager instead, where only its own account may. The
+#: local-runs settings are here because, deployed, they would point the function at a test
+#: double: TASKS_OIDC_CERTS_URL would make it trust certificates other than Google's.
 WITHHELD_KEYS: dict[str, str] = {
     "BZ_SHARED_SECRET": "the function reads the secret from Secret Manager",
+    "TASKS_TOKEN_KEY": (
+        f"it is for local runs and tests only; the function reads the task key from the "
+        f"Secret Manager secret {TASK_KEY_NAME}"
+    ),
     "ICONIK_TOKEN": "the function needs no iconik token; export ICONIK_TOKEN for make deploy",
     "CLOUD_TASKS_EMULATOR_HOST": "it is for local runs only",
     "SECRET_MANAGER_ENDPOINT": "it is for local runs only",
+    "TASKS_OIDC_CERTS_URL": "it is for tests only; the function checks tokens with Google's keys",
 }
 
 _NAMES: dict[str, tuple[str, str]] = {
@@ -174,7 +193,13 @@ class Target:
 
     def function_env(self, url: str) -> dict[str, str]:
         """The function's whole environment: .env.yaml's variables, then the derived ones."""
-        values = {"project": self.project, "region": self.region, "queue": self.queue, "url": url}
+        values = {
+            "project": self.project,
+            "region": self.region,
+            "queue": self.queue,
+            "url": url,
+            "account_email": self.account_email,
+        }
         return {**self.env, **{k: v.format(**values) for k, v in DERIVED_ENV.items()}}
 
 

@@ -1,14 +1,26 @@
-"""Shared fixtures: every test starts from the same environment and logging set-up."""
+"""Shared fixtures: every test starts from the same environment and logging set-up.
+
+The session as a whole is watched for leaked secrets (see ``tests/leaks.py``): every log
+record, every test's captured output, the plugin servers' logs, the sandbox's request log and
+jobs, and the answers the tests received are scanned for the shared secret and every token
+when the session ends. A leak fails the session.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from b2_iconik import iconik
+from b2_iconik.logs import RedactionFilter
+from tests import figures, leaks
 
 
 @pytest.fixture(autouse=True)
@@ -42,3 +54,78 @@ def _fresh_rate_limiters() -> Iterator[None]:
     iconik._limiters.clear()
     yield
     iconik._limiters.clear()
+
+
+_hypothesis_home: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep Hypothesis' files out of the repository, in a directory gone after the run.
+
+    Hypothesis writes a cache of constants to ``.hypothesis/`` in the working directory as
+    soon as schemathesis builds its tests, at collection: a fixture would be too late.
+    """
+    global _hypothesis_home
+    _hypothesis_home = Path(tempfile.mkdtemp(prefix="b2-iconik-hypothesis-"))
+    set_hypothesis_home_dir(_hypothesis_home)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _hypothesis_home is not None:
+        shutil.rmtree(_hypothesis_home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_leaks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Scan everything the session captured for secrets, once every other fixture is done.
+
+    In-process log records go through the plugin's own JSON handler and redaction filter
+    into a file of the session's, at INFO like the plugin's, so what is scanned is what the
+    plugin would have written. Being session-scoped and autouse, this is set up first and
+    torn down last: after the plugin servers stopped and the sandbox handed over its log.
+    """
+    import google.cloud.logging_v2 as cloud_logging
+    from google.cloud.logging_v2.handlers.structured_log import StructuredLogHandler
+
+    cloud_logging._instrumentation_emitted = True  # as setup_logging: no diagnostic line
+
+    path = tmp_path_factory.mktemp("leaks") / "in-process-log.jsonl"
+    root = logging.getLogger()
+    level = root.level
+    with open(path, "w") as stream:
+        handler = StructuredLogHandler(stream=stream)
+        # The plugin's redaction, as its own handler has it. Not its ContextFilter: that sets
+        # record.trace, which a test's own handler (with another project) must set itself.
+        handler.filters.insert(0, RedactionFilter())
+        root.addHandler(handler)
+        root.setLevel(min(level, logging.INFO))
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(level)
+    leaks.log_file(path)
+    found = leaks.WATCH.findings()
+    if found:  # not an assert: pytest would print the findings' values in full
+        report = "\n".join(map(str, found[:20]))
+        pytest.fail(f"secrets leaked ({len(found)}):\n{report}", pytrace=False)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Keep each test's captured stdout, stderr and log for the session's leak scan."""
+    for name, text in report.sections:
+        leaks.record(f"{report.nodeid}: {name}", text)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures the tests measured, and what the leak watch covered.
+
+    The watch's verdict is the session fixture's teardown; this only says how much it saw.
+    """
+    for line in figures.LINES:
+        terminalreporter.write_line(line)
+    watch = leaks.WATCH
+    terminalreporter.write_line(
+        f"leak watch: {len(watch.secrets)} secrets looked for in {len(watch.files)} log files "
+        f"and {len(watch.texts)} captured texts"
+    )

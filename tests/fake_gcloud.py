@@ -3,9 +3,12 @@
 The tests put a ``gcloud`` wrapper that runs this file first on PATH. The world (a JSON file named
 by ``FAKE_GCLOUD_STATE``) holds the account, projects, enabled APIs, service accounts, secrets,
 queues and functions; each call reads it, answers as gcloud would (exit status, stdout of
-describe/list/access, gcloud's error messages on stderr) and writes it back. Each call is
-appended to ``FAKE_GCLOUD_LOG`` as one JSON line: the arguments, whether stdin held data (never
-the data: that is the secret), and for a deploy the env-vars file's content and mode.
+describe/list/access, gcloud's error messages on stderr) and writes it back. Secrets are kept by
+name, each with its versions (value and state) and IAM policy, so the shared secret
+(``bz-shared-secret``) and the task key (``bz-task-key``) are modelled alike, as Secret Manager
+does. Each call is appended to ``FAKE_GCLOUD_LOG`` as one JSON line: the arguments, whether stdin
+held data (never the data: that is a secret's value), and for a deploy the env-vars file's
+content and mode.
 
 ``failures`` in the world makes the next matching command fail with a given stderr, as gcloud
 does when a permission is missing or billing is off.

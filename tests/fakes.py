@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from b2_iconik.errors import IconikHTTPError
@@ -71,6 +72,11 @@ class FakeIconik:
         with self._lock:
             return [copy.deepcopy(j) for j in self.jobs.values() if j.get("parent_id") == parent_id]
 
+    def started_jobs(self) -> list[Json]:
+        with self._lock:
+            return [copy.deepcopy(j) for j in self.jobs.values()
+                    if j.get("status") == "STARTED" and j.get("type", "CUSTOM") == "CUSTOM"]
+
     def get_asset(self, asset_id: str) -> Json | None:
         return {"id": asset_id, "title": f"clip {asset_id}"}
 
@@ -125,14 +131,19 @@ class FakeIconik:
 
 
 class FakeQueue:
-    """A queue that records steps and takes each name once, as Cloud Tasks does."""
+    """A queue that records steps and takes each name once, as Cloud Tasks does; it raises
+    ``error`` for the steps ``refuse`` picks (a queue refusing them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: Callable[[Step], bool] = lambda step: False,
+                 error: Exception | None = None) -> None:
         self.steps: list[Step] = []
         self.names: set[str] = set()
         self.refused: list[str] = []
+        self._refuse, self._error = refuse, error
 
     def enqueue(self, step: Step) -> bool:
+        if self._error is not None and self._refuse(step):
+            raise self._error
         if not self.claim(step.task_id()):
             self.refused.append(step.task_id())
             return False

@@ -78,6 +78,7 @@ def test_defaults() -> None:
     assert s.tasks_queue is None and s.tasks_url is None
     assert s.google_cloud_project is None
     assert (s.tasks_max_attempts, s.token_refresh_seconds, s.watchdog_seconds) == (10, 3600, 3600)
+    assert s.inprocess_stale_seconds == 900
 
 
 def test_values_are_read() -> None:
@@ -190,6 +191,7 @@ def test_invalid_format_name_through_the_alias_names_a_variable() -> None:
         ("TOKEN_REFRESH_SECONDS", "-1"),
         ("TOKEN_REFRESH_SECONDS", "an hour"),
         ("WATCHDOG_SECONDS", "0"),
+        ("INPROCESS_STALE_SECONDS", "soon"),
     ],
 )
 def test_malformed_setting_names_the_variable(variable: str, value: str) -> None:

@@ -21,6 +21,7 @@ import responses
 
 from b2_iconik import custom_actions as ca
 from b2_iconik.custom_actions import api as ca_api
+from tests import leaks
 
 APP_ID = "11111111-1111-1111-1111-111111111111"
 TOKEN = "operator-token-0123456789"
@@ -29,6 +30,8 @@ B2 = "22222222-2222-2222-2222-222222222222"
 LL = "33333333-3333-3333-3333-333333333333"
 ENDPOINT = "https://europe-west1-proj.cloudfunctions.net/iconik_handler"
 OTHER_ENDPOINT = "https://us-central1-other.cloudfunctions.net/iconik_handler"
+leaks.secret(TOKEN)  # the CLI prints neither, whatever it is asked (see tests/leaks.py)
+leaks.secret(SECRET)
 
 
 # -- planning, no iconik -------------------------------------------------------------------------

@@ -27,7 +27,15 @@ import pytest
 from deploy import function
 from deploy import gcloud as gcloud_module
 from deploy.cli import main
-from deploy.settings import APIS, DERIVED_ENV, QUEUE_FLAGS, QUEUE_ROLES, SECRET_NAME
+from deploy.settings import (
+    APIS,
+    DERIVED_ENV,
+    QUEUE_FLAGS,
+    QUEUE_ROLES,
+    SECRET_NAME,
+    TASK_KEY_NAME,
+)
+from tests import leaks
 
 FAKE = Path(__file__).with_name("fake_gcloud.py")
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,10 +81,14 @@ class Cloud:
     def forget(self) -> None:
         self.log.unlink(missing_ok=True)
 
-    def secrets(self) -> list[str]:
-        """Every value the shared secret ever had."""
-        secret = self.world()["secrets"].get(SECRET_NAME, {"versions": []})
+    def secrets(self, name: str = SECRET_NAME) -> list[str]:
+        """Every value a secret ever had (by default the shared secret)."""
+        secret = self.world()["secrets"].get(name, {"versions": []})
         return [v["data"] for v in secret["versions"]]
+
+    def task_keys(self) -> list[str]:
+        """Every value the task key ever had."""
+        return self.secrets(TASK_KEY_NAME)
 
     def write_env(self, **values: str) -> None:
         self.env_yaml.write_text("".join(f'{k}: "{v}"\n' for k, v in values.items()))
@@ -135,12 +147,18 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Any) -> Clou
 
 
 def run(cloud: Cloud, *argv: str, answer: str = "") -> tuple[int, str, str]:
-    """main() for one command; the secret never shows in its output."""
+    """main() for one command; neither secret's value ever shows in its output.
+
+    The task key goes nowhere but Secret Manager, so the session's leak watch looks for it too
+    (the shared secret does go to iconik, in the actions' headers).
+    """
     out, err = io.StringIO(), io.StringIO()
     command, *rest = argv
     status = main([command, "--env-file", str(cloud.env_yaml), *rest], out, err, lambda q: answer)
-    for value in cloud.secrets():
+    for value in cloud.secrets() + cloud.task_keys():
         assert value not in out.getvalue() and value not in err.getvalue()
+    for value in cloud.task_keys():
+        leaks.secret(value)
     return status, out.getvalue(), err.getvalue()
 
 
@@ -159,6 +177,10 @@ FRESH = [
     f"secrets create {SECRET_NAME}",
     f"secrets get-iam-policy {SECRET_NAME}",
     f"secrets add-iam-policy-binding {SECRET_NAME}",
+    f"secrets describe {TASK_KEY_NAME}",
+    f"secrets create {TASK_KEY_NAME}",
+    f"secrets get-iam-policy {TASK_KEY_NAME}",
+    f"secrets add-iam-policy-binding {TASK_KEY_NAME}",
     "tasks queues describe b2-iconik",
     "tasks queues create b2-iconik",
     "tasks queues get-iam-policy b2-iconik",
@@ -183,9 +205,11 @@ def test_fresh_deploy_makes_everything_in_order(cloud: Cloud) -> None:
     assert world["accounts"][ACCOUNT]["policy"]["bindings"] == [
         {"role": "roles/iam.serviceAccountUser", "members": [f"serviceAccount:{ACCOUNT}"]}
     ]
-    assert world["secrets"][SECRET_NAME]["policy"]["bindings"] == [
-        {"role": "roles/secretmanager.secretAccessor", "members": [f"serviceAccount:{ACCOUNT}"]}
-    ]
+    for name in (SECRET_NAME, TASK_KEY_NAME):
+        assert world["secrets"][name]["policy"]["bindings"] == [
+            {"role": "roles/secretmanager.secretAccessor", "members": [f"serviceAccount:{ACCOUNT}"]}
+        ]
+    assert set(world["secrets"]) == {SECRET_NAME, TASK_KEY_NAME}
     queue = world["queues"][f"projects/{PROJECT}/locations/{REGION}/queues/b2-iconik"]
     assert [b["role"] for b in queue["policy"]["bindings"]] == list(QUEUE_ROLES)
     assert queue["retryConfig"] == {
@@ -233,23 +257,35 @@ def test_the_function_gets_its_settings_and_no_secret(cloud: Cloud) -> None:
         "LL_STORAGE_ID": env["LL_STORAGE_ID"],
         "TASKS_QUEUE": f"projects/{PROJECT}/locations/{REGION}/queues/b2-iconik",
         "TASKS_URL": URL,
+        "TASKS_SERVICE_ACCOUNT": ACCOUNT,
         "ICONIK_MAX_RPS": "10",
         "TASKS_MAX_ATTEMPTS": "10",
     }
 
 
 def test_secrets_in_env_yaml_never_reach_the_function(cloud: Cloud) -> None:
-    text = cloud.env_yaml.read_text()
+    local_key = "ab" * 32
     cloud.env_yaml.write_text(
-        text + 'BZ_SHARED_SECRET: "local-only-secret-123"\nICONIK_TOKEN: "local-only-token-456"\n'
+        cloud.env_yaml.read_text()
+        + 'BZ_SHARED_SECRET: "local-only-secret-123"\n'
+        + 'ICONIK_TOKEN: "local-only-token-456"\n'
+        + f'TASKS_TOKEN_KEY: "{local_key}"\n'
+        + 'TASKS_OIDC_CERTS_URL: "http://127.0.0.1:9/local-only-certs"\n'
+        + 'TASKS_SERVICE_ACCOUNT: "someone-else@example.com"\n'
     )
     status, out, _ = run(cloud, "deploy", "--skip-actions")
     assert status == 0
-    assert "BZ_SHARED_SECRET in .env.yaml is not given to the function" in out
-    assert "ICONIK_TOKEN in .env.yaml is not given to the function" in out
+    for key in ("BZ_SHARED_SECRET", "ICONIK_TOKEN", "TASKS_TOKEN_KEY", "TASKS_OIDC_CERTS_URL"):
+        assert f"{key} in .env.yaml is not given to the function" in out
+    assert "TASKS_SERVICE_ACCOUNT in .env.yaml is replaced by the value make deploy derives" in out
     log = cloud.log.read_text()
-    assert "local-only-secret-123" not in log and "local-only-token-456" not in log
-    assert "local-only" not in out
+    for value in ("local-only", local_key, "someone-else"):
+        assert value not in log and value not in out
+    env = cloud.world()["functions"][
+        f"projects/{PROJECT}/locations/{REGION}/functions/iconik-handler"
+    ]["serviceConfig"]["environmentVariables"]
+    assert env["TASKS_SERVICE_ACCOUNT"] == ACCOUNT
+    assert "TASKS_TOKEN_KEY" not in env and "TASKS_OIDC_CERTS_URL" not in env
 
 
 def test_the_actions_carry_the_secret_and_the_storages(cloud: Cloud) -> None:
@@ -300,6 +336,16 @@ def test_dry_run_calls_nothing_and_shows_what_a_real_run_does(cloud: Cloud) -> N
     assert cloud.calls() == []
     assert plugin_actions(cloud) == []
     assert "not even the read-only checks" in out and "assumed absent" in out
+    for name in (SECRET_NAME, TASK_KEY_NAME):
+        assert re.search(
+            rf"^would run: gcloud secrets create {name} .*--data-file=- .*"
+            r"# stdin: 32 random bytes as hex, never printed$",
+            out,
+            re.M,
+        )
+        assert re.search(rf"^  secret {name}\s+would be created$", out, re.M)
+        assert f"roles/secretmanager.secretAccessor on {name}" in out
+    assert f"TASKS_SERVICE_ACCOUNT={ACCOUNT}" in out
     shown = [
         line.split("# ")[0].strip()
         for line in out.splitlines()
@@ -316,18 +362,77 @@ def test_dry_run_calls_nothing_and_shows_what_a_real_run_does(cloud: Cloud) -> N
     assert shown == ran
 
 
-def test_the_secret_is_never_on_a_command_line_or_in_a_file(cloud: Cloud) -> None:
+def test_the_secrets_are_never_on_a_command_line_or_in_a_file(cloud: Cloud) -> None:
+    cloud.env_yaml.write_text(cloud.env_yaml.read_text() + f'TASKS_TOKEN_KEY: "{"cd" * 32}"\n')
     assert run(cloud, "deploy")[0] == 0
     assert run(cloud, "deploy", "--rotate-secret")[0] == 0
     assert run(cloud, "undeploy", "--yes")[0] == 0
     values = cloud.secrets()
     assert len(values) == 2
+    (key,) = cloud.task_keys()
     log = cloud.log.read_text()
-    for value in values:
+    for value in [*values, key, "cd" * 32]:
         assert value not in log
     stdin_calls = [c["argv"][:3] for c in cloud.calls() if c["stdin"]]
-    assert stdin_calls == [["secrets", "create", SECRET_NAME], ["secrets", "versions", "add"]]
+    assert stdin_calls == [
+        ["secrets", "create", SECRET_NAME],
+        ["secrets", "create", TASK_KEY_NAME],
+        ["secrets", "versions", "add"],
+    ]
     assert all("--data-file=-" in c["argv"] for c in cloud.calls() if c["stdin"])
+
+
+def test_the_task_key_is_made_once_never_rotated_and_never_shown(cloud: Cloud) -> None:
+    assert run(cloud, "deploy")[0] == 0
+    (key,) = cloud.task_keys()
+    assert re.fullmatch(r"[0-9a-f]{64}", key)
+    assert key not in cloud.secrets()
+    for extra in ((), ("--rotate-secret",), ("--redeploy",)):
+        cloud.forget()
+        status, out, err = run(cloud, "deploy", *extra)
+        assert status == 0, err
+        assert not [c for c in cloud.changes() if TASK_KEY_NAME in c]
+        assert re.search(rf"secret {TASK_KEY_NAME}\s+unchanged \(kept: never rotated", out)
+        # An existing key is read once, to check its shape, and never shown.
+        reads = [c for c in cloud.calls() if f"--secret={TASK_KEY_NAME}" in c["argv"]]
+        assert [c["argv"][:4] for c in reads] == [["secrets", "versions", "access", "latest"]]
+    assert cloud.task_keys() == [key]
+    assert key not in cloud.log.read_text()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a-passphrase-not-a-key", "ab" * 31, "ab" * 33, "zz" * 32],
+    ids=["text", "short", "long", "not-hex"],
+)
+def test_a_task_key_the_plugin_cannot_use_stops_the_deploy(cloud: Cloud, value: str) -> None:
+    assert run(cloud, "deploy", "--skip-actions")[0] == 0
+    world = cloud.world()
+    world["secrets"][TASK_KEY_NAME]["versions"] = [{"state": "ENABLED", "data": value}]
+    cloud.state.write_text(json.dumps(world))
+    cloud.forget()
+    status, out, err = run(cloud, "deploy", "--skip-actions")
+    assert status == 1
+    assert err.count("\n") == 1 and "Traceback" not in err + out
+    assert f"the secret {TASK_KEY_NAME} has no enabled version of 64 hex characters" in err
+    assert err.rstrip().endswith("then make deploy again.")
+    assert value not in err + out
+    assert cloud.changes() == []
+
+
+def test_a_task_key_made_by_hand_with_a_newline_is_accepted(cloud: Cloud) -> None:
+    key = "0f" * 32
+    world = cloud.world()
+    world["secrets"][TASK_KEY_NAME] = {
+        "versions": [{"state": "ENABLED", "data": key + "\n"}],
+        "policy": {},
+    }
+    cloud.state.write_text(json.dumps(world))
+    status, out, err = run(cloud, "deploy", "--skip-actions")
+    assert status == 0, err
+    assert f"secrets create {TASK_KEY_NAME}" not in cloud.changes()
+    assert f"secrets add-iam-policy-binding {TASK_KEY_NAME}" in cloud.changes()
+    assert key not in out + cloud.log.read_text()
 
 
 def test_rotate_secret_follows_the_documented_order(cloud: Cloud) -> None:
@@ -341,11 +446,14 @@ def test_rotate_secret_follows_the_documented_order(cloud: Cloud) -> None:
         "functions deploy iconik-handler",
         "secrets versions disable 1",
     ]
-    order = cloud.commands()
+    order = [
+        f"{words} {SECRET_NAME}" if f"--secret={SECRET_NAME}" in call["argv"] else words
+        for words, call in zip(cloud.commands(), cloud.calls(), strict=True)
+    ]
     assert (
         order.index("functions deploy iconik-handler")
-        < order.index("secrets versions access latest")
-        < order.index("secrets versions disable 1")
+        < order.index(f"secrets versions access latest {SECRET_NAME}")
+        < order.index(f"secrets versions disable 1 {SECRET_NAME}")
     )
     lines = [
         r"secret bz-shared-secret\s+rotated",
@@ -360,6 +468,7 @@ def test_rotate_secret_follows_the_documented_order(cloud: Cloud) -> None:
     assert all(a["headers"] == {"x-bz-secret": new} for a in plugin_actions(cloud))
     versions = cloud.world()["secrets"][SECRET_NAME]["versions"]
     assert [v["state"] for v in versions] == ["DISABLED", "ENABLED"]
+    assert len(cloud.task_keys()) == 1
 
 
 def test_dry_run_rotation_shows_every_step(cloud: Cloud) -> None:
@@ -508,8 +617,9 @@ def test_undeploy_asks_first_and_no_means_nothing_is_removed(cloud: Cloud) -> No
     assert len(plugin_actions(cloud)) == 8
 
 
-def test_undeploy_removes_everything_but_the_secret_and_twice_is_safe(cloud: Cloud) -> None:
+def test_undeploy_removes_everything_but_the_secrets_and_twice_is_safe(cloud: Cloud) -> None:
     assert run(cloud, "deploy")[0] == 0
+    secrets = cloud.world()["secrets"]
     cloud.forget()
     status, out, err = run(cloud, "undeploy", answer="yes")
     assert status == 0, err
@@ -517,20 +627,64 @@ def test_undeploy_removes_everything_but_the_secret_and_twice_is_safe(cloud: Clo
         "functions delete iconik-handler",
         "tasks queues delete b2-iconik",
         f"secrets remove-iam-policy-binding {SECRET_NAME}",
+        f"secrets remove-iam-policy-binding {TASK_KEY_NAME}",
         f"iam service-accounts delete {ACCOUNT}",
     ]
     world = cloud.world()
     assert not world["functions"] and not world["queues"] and not world["accounts"]
-    assert world["secrets"][SECRET_NAME]["policy"]["bindings"][0]["members"] == []
+    for name in (SECRET_NAME, TASK_KEY_NAME):
+        assert world["secrets"][name]["policy"]["bindings"][0]["members"] == []
+        assert world["secrets"][name]["versions"] == secrets[name]["versions"]
+        assert re.search(rf"secret {name}\s+kept \(--delete-secret deletes it\)", out)
     assert plugin_actions(cloud) == []
-    assert re.search(r"secret bz-shared-secret\s+kept", out)
+
+    cloud.forget()
+    status, out, _ = run(cloud, "undeploy", "--yes")
+    assert status == 0 and cloud.changes() == []
+    for name in (SECRET_NAME, TASK_KEY_NAME):
+        assert re.search(rf"secretAccessor on {name}\s+absent", out)
 
     cloud.forget()
     status, out, _ = run(cloud, "undeploy", "--yes", "--delete-secret")
     assert status == 0
-    assert cloud.changes() == [f"secrets delete {SECRET_NAME}"]
+    assert cloud.changes() == [f"secrets delete {SECRET_NAME}", f"secrets delete {TASK_KEY_NAME}"]
     assert re.search(r"function iconik-handler\s+absent", out)
     assert cloud.world()["secrets"] == {}
+
+
+def test_undeploy_with_delete_secret_deletes_both_secrets(cloud: Cloud) -> None:
+    assert run(cloud, "deploy", "--skip-actions")[0] == 0
+    cloud.forget()
+    prompts: list[str] = []
+
+    def ask(question: str) -> str:
+        prompts.append(question)
+        return "yes"
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["undeploy", "--env-file", str(cloud.env_yaml), "--skip-actions", "--delete-secret"]
+    status = main(argv, out, err, ask)
+    assert status == 0, err.getvalue()
+    assert f"the secrets {SECRET_NAME} and {TASK_KEY_NAME}." in prompts[0]
+    assert cloud.changes() == [
+        "functions delete iconik-handler",
+        "tasks queues delete b2-iconik",
+        f"iam service-accounts delete {ACCOUNT}",
+        f"secrets delete {SECRET_NAME}",
+        f"secrets delete {TASK_KEY_NAME}",
+    ]
+    assert cloud.world()["secrets"] == {}
+    for name in (SECRET_NAME, TASK_KEY_NAME):
+        assert re.search(rf"secret {name}\s+deleted", out.getvalue())
+
+
+def test_undeploy_help_names_both_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["undeploy", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert f"delete the secrets {SECRET_NAME} and {TASK_KEY_NAME} too (both kept by default)" in (
+        shown
+    )
 
 
 def test_undeploy_dry_run_calls_nothing(cloud: Cloud) -> None:
@@ -542,10 +696,16 @@ def test_undeploy_dry_run_calls_nothing(cloud: Cloud) -> None:
         "functions delete",
         "tasks queues delete",
         "iam service-accounts delete",
-        "secrets delete",
+        f"secrets delete {SECRET_NAME}",
+        f"secrets delete {TASK_KEY_NAME}",
         "b2_iconik.custom_actions delete",
     ):
         assert command in out
+    status, out, _ = run(cloud, "undeploy", "--dry-run")
+    assert status == 0 and cloud.calls() == []
+    for name in (SECRET_NAME, TASK_KEY_NAME):
+        assert f"secrets remove-iam-policy-binding {name}" in out
+        assert f"secrets delete {name}" not in out
 
 
 # -- the constants, and the real gcloud -----------------------------------------------------------

@@ -344,6 +344,54 @@ def test_next_url_to_another_host_stays_on_iconik(
     assert seen[1] == f"{CONTENTS}?page=2"
 
 
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "//evil.test/API/assets/v1/collections/x/contents/?page=2",
+        "https://evil.test:443/API/assets/v1/collections/x/contents/?page=2",
+        "https://iconik.test@evil.test/API/assets/v1/collections/x/contents/?page=2",
+        "https://evil.test\\@iconik.test/API/?page=2",
+        "\\\\evil.test/API/?page=2",
+        "https:evil.test/API/?page=2",
+        "ftp://evil.test/API/?page=2",
+        "/..//evil.test/API/?page=2",
+        "@evil.test/API/?page=2",
+    ],
+)
+def test_no_next_url_takes_the_token_to_another_host(
+    client: IconikClient, mock: responses.RequestsMock, next_url: str
+) -> None:
+    import re
+
+    mock.get(CONTENTS, json={"objects": [{"id": "1"}], "next_url": next_url})
+    mock.add(responses.GET, re.compile(r"https://iconik\.test/.*"), json={"objects": []})
+    mock.add(responses.GET, re.compile(r"(?!https://iconik\.test/).*"), json={"objects": []})
+    list(client.collection_contents(COLLECTION))
+    assert len(mock.calls) == 2
+    for call in mock.calls:
+        assert call.request.url.startswith(BASE + "/"), call.request.url
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirects_are_not_followed(
+    client: IconikClient, mock: responses.RequestsMock, status: int
+) -> None:
+    # requests would re-send the Auth-Token header to the new host: only Authorization is
+    # dropped on a cross-host redirect.
+    evil = "https://evil.test/steal"
+    mock.get(f"{BASE}/API/files/v1/storages/{LL}/", status=status, headers={"Location": evil})
+    mock.delete(f"{BASE}/API/files/v1/assets/{ASSET}/file_sets/{FILE_SET}/", status=status,
+                headers={"Location": evil})
+    mock.add(responses.GET, evil, json={"id": LL})
+    mock.add(responses.DELETE, evil, status=204)
+    with pytest.raises(IconikHTTPError) as caught:
+        client.get_storage(LL)
+    assert caught.value.status == status
+    with pytest.raises(IconikHTTPError):  # a redirected delete is not a delete done
+        client.delete_file_set(ASSET, FILE_SET)
+    assert [c.request.url for c in mock.calls if "evil" in c.request.url] == []
+
+
 def test_repeating_next_url_raises(client: IconikClient, mock: responses.RequestsMock) -> None:
     pages = {
         "1": {"objects": [{"id": "1"}], "next_url": f"{CONTENTS}?page=2"},

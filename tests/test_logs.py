@@ -288,3 +288,17 @@ def test_redaction_registry_is_bounded() -> None:
         registry.add(v)
     scrubbed = registry.scrub(" ".join(values))
     assert scrubbed.split() == values[:2] + ["[redacted]"] * 3
+
+
+def test_a_value_registered_again_is_kept_over_older_ones() -> None:
+    # Every step of an action registers its token again: a long Remove's token must not be
+    # the one forgotten when newer clicks fill the registry.
+    registry = logs._Secrets(most=3)
+    active, *others = [secret_value() for _ in range(4)]
+    registry.add(active)
+    registry.add(others[0])
+    registry.add(others[1])
+    registry.add(active)  # the active action's next step
+    registry.add(others[2])
+    assert registry.scrub(active) == "[redacted]"
+    assert registry.scrub(others[0]) == others[0]  # the oldest unused one went instead

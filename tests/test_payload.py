@@ -55,7 +55,7 @@ def test_contexts_accepted(context: str) -> None:
     assert action.context == context
 
 
-@pytest.mark.parametrize("context", ["asset", "FORMAT", "", None, 3, ...])
+@pytest.mark.parametrize("context", ["asset", "FORMAT", "", None, 3, ..., [], ["ASSET"], {}])
 def test_other_contexts_refused(context: Any) -> None:
     error = refused(body(context=context))
     assert error.field == "context"
@@ -117,6 +117,18 @@ def test_auth_token_required(token: Any) -> None:
 
 def test_auth_token_is_stripped() -> None:
     assert CustomAction.from_json(body(auth_token=f"  {TOKEN}\n")).auth_token == TOKEN
+
+
+@pytest.mark.parametrize(
+    "token",
+    [f"{TOKEN}\u00e9", "t\u00f6ken", "\u4e2d\u6587", f"{TOKEN}\ud800", f"{TOKEN}\r\nX-Evil: 1",
+     f"{TOKEN}\x00", f"{TOKEN} {TOKEN}", f"\u3000{TOKEN}", f"{TOKEN}\x7f"],
+)
+def test_auth_token_must_be_printable_ascii(token: str) -> None:
+    # It travels as the Auth-Token header: anything else cannot be sent, or splits the header.
+    error = refused(body(auth_token=token))
+    assert error.field == "auth_token"
+    assert TOKEN not in str(error)
 
 
 @pytest.mark.parametrize("payload", [None, [], "ASSET", 1, [{"context": "ASSET"}]])
@@ -332,8 +344,37 @@ def test_ids_in_any_spelling_become_canonical_and_deduplicated(spelling: str) ->
     assert action.asset_ids == (A1, A2)
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [A1[:-1] + "\u0661", A1[:-1] + "\uff11", A1.replace("-", "")[1:] + " ",
+     " " + A1.replace("-", "")[1:], A1.replace("-", "")[:8] + "_" + A1.replace("-", "")[9:],
+     "+" + A1.replace("-", "")[1:], "urn:uuid:" + A1 + "x"],
+    ids=["arabic-digit", "fullwidth-digit", "trailing-space", "leading-space", "underscore",
+         "plus", "urn-extra"],
+)
+def test_ids_that_only_python_reads_as_uuids_are_refused(spelling: str) -> None:
+    # uuid.UUID runs int(..., 16), which takes any Unicode digit, spaces and underscores:
+    # "a00…1 " would have been read as another asset, 0a00….
+    assert refused(body(asset_ids=[spelling])).field == "asset_ids"
+    query = {"b2_storage_id": spelling, "ll_storage_id": LL}
+    assert options_error(query).field == "b2_storage_id"
+
+
 def test_storage_ids_become_canonical() -> None:
     options = ActionOptions.from_query(
         {"b2_storage_id": B2.replace("-", ""), "ll_storage_id": LL.upper()}, settings()
     )
     assert (options.b2_storage_id, options.ll_storage_id) == (B2, LL)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"context": "A" * 900_000}, {"asset_ids": ["b" * 900_000]},
+     {"asset_ids": [list(range(100_000))]}, {"collection_ids": [{"k" * 1000: "v" * 100_000}]}],
+    ids=["context", "id", "list-as-id", "object-as-id"],
+)
+def test_errors_show_a_short_excerpt_of_a_huge_value(changes: dict[str, Any]) -> None:
+    # The text is logged and answered: a body-sized echo is a log line Cloud Logging drops.
+    error = refused(body(**changes))
+    assert len(str(error)) < 300
+    assert error.field == next(iter(changes))

@@ -254,3 +254,56 @@ def test_successor_after_shutdown_is_logged_not_lost_silently(
     release.set()
     stopper.join(WAIT)
     assert any("second" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+# -- heartbeat -------------------------------------------------------------------------------------
+
+
+def test_actions_with_steps_here_get_a_heartbeat_until_they_have_none(
+    runners: list[ThreadRunner],
+) -> None:
+    beats: list[str] = []
+    beat = threading.Event()
+
+    def heartbeat(s: Step) -> None:
+        beats.append(s.job_id)
+        beat.set()
+
+    recorder = Recorder()
+    runner = make(runners, recorder, heartbeat=heartbeat, heartbeat_seconds=0.05)
+    runner.start([step("waiting", not_before=time.time() + 60)])
+    assert runner.live_jobs() == ["waiting"]
+    assert beat.wait(WAIT)  # a job whose re-check waits here still shows it is alive
+    runner.start([step("quick")])
+    assert recorder.event("quick").wait(WAIT)
+    deadline = time.monotonic() + WAIT
+    while "quick" in runner.live_jobs() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert runner.live_jobs() == ["waiting"]
+    assert set(beats) <= {"waiting", "quick"} and "waiting" in beats
+
+
+def test_end_and_watchdog_steps_are_claimed_not_run_in_process(runners: list[ThreadRunner]) -> None:
+    """Both are safety nets for work that dies; in-process they would die with it."""
+    from dataclasses import replace
+
+    from b2_iconik.steps import END, WATCHDOG
+
+    recorder = Recorder()
+    runner = make(runners, recorder, heartbeat=lambda s: None)
+    nets = [replace(step("done"), kind=END), replace(step("done"), kind=WATCHDOG)]
+    assert [runner.enqueue(s) for s in nets] == [True, True]
+    assert [runner.enqueue(s) for s in nets] == [False, False]  # the claim holds
+    runner.start([step("marker")])
+    assert recorder.event("marker").wait(WAIT)
+    assert [j for j, _, _ in recorder.ran] == ["marker"] and runner.live_jobs() == []
+
+
+def test_many_waiting_steps_hold_one_thread_not_one_each(runners: list[ThreadRunner]) -> None:
+    """Every in-process action leaves delayed checks (its end's safety net, its watchdog): a
+    thread per check would pile up with the actions."""
+    runner = make(runners, Recorder())
+    before = threading.active_count()
+    later = time.time() + 3600
+    runner.start([step(f"job-{n}", not_before=later) for n in range(300)])
+    assert threading.active_count() - before <= 1

@@ -83,7 +83,7 @@ def access_count(server: HTTPServer) -> int:
 
 
 def test_secret_from_settings_needs_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_network(_: Settings) -> str:
+    def no_network(_: Settings, secret_id: str) -> str:
         raise AssertionError("Secret Manager must not be called")
 
     monkeypatch.setattr(secret, "_access_secret", no_network)

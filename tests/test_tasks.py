@@ -27,6 +27,7 @@ QUEUE = "projects/p/locations/l/queues/q"
 OPTIONS = ActionOptions("b2000000-0000-4000-8000-000000000000",
                         "11000000-0000-4000-8000-000000000000", ("ORIGINAL",))
 NOW = 1_000.0
+KEY = "0123456789abcdef" * 4
 
 
 class FakeTasks:
@@ -70,7 +71,8 @@ class FakeWorker:
 
 def make(worker: FakeWorker | None = None, attempts: int = 10) -> tuple[CloudTasksRunner, Any]:
     settings = Settings(iconik_id="app", shared_secret="s3cret", tasks_queue=QUEUE,
-                        tasks_url="https://fn.example/handler/", tasks_max_attempts=attempts)
+                        tasks_url="https://fn.example/handler/", tasks_max_attempts=attempts,
+                        tasks_token_key=KEY)
     clock = [NOW]
 
     def sleep(seconds: float) -> None:
@@ -98,7 +100,7 @@ def test_a_step_is_a_named_task_posting_it_to_the_function():
     assert task["http_request"]["url"] == "https://fn.example/handler/remove"
     assert task["http_request"]["headers"][STEP_HEADER] == CHUNK
     assert task["http_request"]["headers"]["x-bz-secret"] == "s3cret"
-    assert Step.from_json(task["http_request"]["body"]) == step()
+    assert runner.unseal(Step.from_json(task["http_request"]["body"])) == step()
     assert "schedule_time" not in task
 
 
@@ -228,3 +230,34 @@ def test_delivery_headers_are_read_leniently():
                                       "X-CloudTasks-TaskName": "abc"})
     assert (delivery.retry_count, delivery.execution_count, delivery.task_name) == (4, 2, "abc")
     assert Delivery.from_headers({"X-CloudTasks-TaskRetryCount": "x"}).retry_count == 0
+
+
+# -- OIDC instead of the shared secret, and no readable token ------------------------------------
+
+
+def test_with_a_service_account_a_task_carries_its_oidc_token_and_no_secret():
+    settings = Settings(iconik_id="app", shared_secret="s3cret", tasks_queue=QUEUE,
+                        tasks_url="https://fn.example/handler/", tasks_token_key=KEY,
+                        tasks_service_account="b2-iconik@p.iam.gserviceaccount.com")
+    runner = CloudTasksRunner(settings, SharedSecret(settings), FakeWorker())
+    runner._client = FakeTasks()
+    runner.enqueue(step())
+    (task,) = runner._client.created
+    request = task["http_request"]
+    assert request["oidc_token"] == {"service_account_email": "b2-iconik@p.iam.gserviceaccount.com",
+                                     "audience": "https://fn.example/handler"}
+    assert "x-bz-secret" not in request["headers"]
+    assert b"s3cret" not in request["body"] and b"user-token" not in request["body"]
+    from b2_iconik.oidc import Unauthenticated
+
+    with pytest.raises(Unauthenticated):  # the shared secret opens no door to steps
+        runner.authenticate({"x-bz-secret": "s3cret"})
+
+
+def test_without_a_service_account_steps_need_the_shared_secret():
+    from b2_iconik.oidc import Unauthenticated
+
+    runner, _ = make()
+    runner.authenticate({"X-BZ-Secret": "s3cret"})
+    with pytest.raises(Unauthenticated):
+        runner.authenticate({"x-bz-secret": "wrong"})

@@ -9,6 +9,8 @@ import pytest
 import responses
 from functions_framework import create_app
 
+from tests import leaks
+
 ICONIK = "https://iconik.test"
 SECRET = "s3cret-value-for-tests"
 TOKEN = "user-token-abcdef"
@@ -18,6 +20,8 @@ ASSET = "a0000000-0000-4000-8000-000000000001"
 COLLECTION = "c0000000-0000-4000-8000-000000000001"
 JOB = "j0000000-0000-4000-8000-000000000001"
 QUERY = f"?b2_storage_id={B2}&ll_storage_id={LL}"
+leaks.secret(SECRET)  # neither may appear in any log or output (see tests/leaks.py)
+leaks.secret(TOKEN)
 
 
 class RecordingRunner:
@@ -195,6 +199,8 @@ def test_missing_or_wrong_secret_gets_401(client, iconik, runner, secret):
     [
         (body(context="ASSET_SUBCLIP"), "context"),
         (body(context=None), "context"),
+        (body(context=["ASSET"]), "context"),
+        (body(context={"ASSET": 1}), "context"),
         (body(asset_ids=["not-a-uuid"]), "asset_ids"),
         (body(collection_ids=[42]), "collection_ids"),
         (body(asset_ids="a0000000-0000-4000-8000-000000000001"), "asset_ids"),
@@ -350,6 +356,15 @@ class RecordingDeliveries:
         self.delivered.append((step, delivery))
         return self.answer
 
+    def authenticate(self, headers) -> None:
+        from b2_iconik.oidc import Unauthenticated
+
+        if headers.get("x-bz-secret") != SECRET:
+            raise Unauthenticated("missing or wrong shared secret")
+
+    def unseal(self, step):
+        return step
+
 
 def _queued_plugin(answer=None):
     from b2_iconik.app import build_plugin
@@ -435,3 +450,94 @@ def test_work_that_cannot_start_fails_its_job_and_answers_503(client, iconik, ap
     assert answer.status_code == 503
     final = json.loads(iconik.calls[-1].request.body)
     assert final["status"] == "FAILED" and "could not start the work" in final["message"]
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000 + b"]" * 100_000,
+                                  b'{"a":' * 100_000 + b"1" + b"}" * 100_000])
+def test_deeply_nested_body_gets_400_not_500(client, iconik, runner, data):
+    answer = post(client, data=data, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.get_json()["error"].startswith("body:")
+    assert not iconik.calls and not runner.started
+
+
+def test_deeply_nested_step_gets_400_not_500():
+    plugin = _queued_plugin()
+    answer = plugin.handle(_step_request("/remove", b"[" * 100_000 + b"]" * 100_000))
+    assert answer.status == 400
+    assert not plugin.runner.started
+
+
+@pytest.mark.parametrize("key", ["auth_token", "context", "asset_ids", "padding"])
+def test_body_with_a_duplicate_key_gets_400_naming_it(client, iconik, runner, key):
+    # Two parsers may pick different copies; iconik never sends one, so none is guessed at.
+    text = json.dumps(body(padding=1))
+    data = text[:-1] + f', "{key}": {json.dumps(body(padding=1)[key])}}}'
+    answer = post(client, data=data, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == f"body: has the key {key!r} twice"
+    assert not iconik.calls and not runner.started
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_body_with_non_standard_numbers_gets_400(client, iconik, runner, constant):
+    data = json.dumps(body())[:-1] + f', "padding": {constant}}}'
+    answer = post(client, data=data, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "body: is not valid JSON"
+    assert not runner.started
+
+
+@pytest.mark.parametrize("token", [TOKEN + "\u00e9", TOKEN + "\r\nX-Evil: 1", TOKEN + "\x00"],
+                         ids=["unicode", "crlf", "nul"])
+def test_token_that_cannot_be_a_header_gets_400_and_no_iconik_call(client, iconik, runner,
+                                                                     token):
+    answer = post(client, payload=body(auth_token=token))
+    assert answer.status_code == 400
+    assert answer.get_json()["error"].startswith("auth_token:")
+    assert not iconik.calls and not runner.started
+
+
+def test_token_refused_when_the_storages_are_cached_still_gets_400(client, iconik, runner):
+    # The storage check is cached, so the job is the first call with this token.
+    assert post(client).status_code == 200
+    iconik.replace(responses.POST, f"{ICONIK}/API/jobs/v1/jobs/", status=401,
+                   json={"errors": ["Token is invalid"]})
+    answer = post(client, payload=body(auth_token="expired-token"))
+    assert answer.status_code == 400
+    assert answer.get_json()["error"].startswith("auth_token:")
+    assert len(runner.started) == 1
+
+
+def test_job_creation_refused_for_another_reason_gets_502(client, iconik, runner):
+    iconik.replace(responses.POST, f"{ICONIK}/API/jobs/v1/jobs/", status=403,
+                   json={"errors": ["You do not have permission to create jobs"]})
+    answer = post(client)
+    assert answer.status_code == 502
+    assert "permission" in answer.get_json()["error"]
+    assert not runner.started
+
+
+@pytest.mark.parametrize("secret", [SECRET, "wrong", SECRET + "x", "", "\u00e9" * 8])
+def test_secret_is_compared_in_constant_time_as_bytes(client, iconik, monkeypatch, secret):
+    import hmac
+    from types import SimpleNamespace
+
+    from b2_iconik import web
+
+    calls: list[tuple[type, type]] = []
+
+    def spy(a, b):
+        calls.append((type(a), type(b)))
+        return hmac.compare_digest(a, b)
+
+    monkeypatch.setattr(web, "hmac", SimpleNamespace(compare_digest=spy))
+    answer = post(client, secret=secret)
+    assert calls == [(bytes, bytes)]  # once, whatever the length, never str against bytes
+    assert answer.status_code == (200 if secret == SECRET else 401)
+
+
+def test_missing_and_wrong_secrets_get_the_same_answer(client, iconik):
+    missing, wrong = post(client, secret=None), post(client, secret=SECRET[:-1])
+    assert (missing.status_code, missing.get_json()) == (wrong.status_code, wrong.get_json())
+    assert missing.headers["WWW-Authenticate"] == wrong.headers["WWW-Authenticate"]

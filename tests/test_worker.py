@@ -53,17 +53,30 @@ def chunk_step(fake: FakeIconik, **changes: Any) -> Step:
 # -- expansion ----------------------------------------------------------------------------------
 
 
-def test_a_small_selection_is_one_chunk_reporting_into_the_action_job(fake):
+def test_a_small_selection_is_one_chunk_handled_in_the_same_step(fake):
+    """No second task, and nothing written after the chunk may have ended the job."""
+    queue, step = FakeQueue(), expand_step(fake)
+    make(fake).execute(step, queue)
+    assert not queue.of_kind(CHUNK)
+    assert fake.deleted == [("a0", "a0-ll"), ("a1", "a1-ll")]
+    job = fake.jobs[step.job_id]
+    assert job["title"] == "Remove 2 assets from LucidLink"
+    assert job["metadata"]["chunks"] == 1
+    assert fake.statuses(step.job_id) == ["FINISHED"]
+    assert fake.updates[-1][1].get("status") == "FINISHED"  # the end is the last word
+    assert not fake.child_jobs(step.job_id)
+    assert queue.of_kind(WATCHDOG)  # someone looks in if the work ever stops
+
+
+def test_a_one_chunk_action_that_waits_goes_on_as_that_chunk(fake):
+    fake.asset_files = lambda a: [{"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"}]  # type: ignore[method-assign]
     queue, step = FakeQueue(), expand_step(fake)
     make(fake).execute(step, queue)
     (chunk,) = queue.of_kind(CHUNK)
     assert (chunk.remaining, chunk.total, chunk.deadline) == (("a0", "a1"), 2, NOW + 60)
-    assert (chunk.unit_job_id, chunk.seq, chunk.selection) == ("", 1, None)
-    job = fake.jobs[step.job_id]
-    assert job["title"] == "Remove 2 assets from LucidLink"
-    assert job["metadata"]["chunks"] == 1 and job["metadata"]["seq_done"] == 0
-    assert not fake.child_jobs(step.job_id)
-    assert queue.of_kind(WATCHDOG)  # someone looks in if the work ever stops
+    assert (chunk.unit_job_id, chunk.seq, chunk.round, chunk.selection) == ("", 2, 1, None)
+    assert fake.jobs[step.job_id]["metadata"]["seq_done"] == 1
+    assert chunk.token_expires > NOW and chunk.auth_token == "token" and not fake.renewed
 
 
 def test_a_large_selection_becomes_parallel_chunks_each_with_a_child_job(fake):
@@ -131,6 +144,17 @@ def test_a_part_ends_its_child_job_and_the_last_part_ends_the_action(fake):
     assert len(queue.of_kind(END)) == 1
 
 
+def test_a_chunks_wait_counts_from_its_first_round_not_from_the_click(fake):
+    """In a large action the last chunks start long after the first: same wait for each."""
+    fake.asset_files = lambda a: [{"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"}]  # type: ignore[method-assign]
+    queue, step = FakeQueue(), chunk_step(fake, deadline=0.0)
+    make(fake, now=NOW + 5_000).execute(step, queue)
+    (following,) = queue.of_kind(CHUNK)
+    assert following.deadline == NOW + 5_000 + 60  # REMOVE_WAIT_SECONDS from this round
+    make(fake, now=NOW + 5_030).execute(following, queue)
+    assert queue.of_kind(CHUNK)[-1].deadline == NOW + 5_060  # kept by the rounds after
+
+
 def test_a_round_with_waiting_assets_queues_the_next_and_records_it_done(fake):
     fake.asset_files = lambda a: [{"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"},  # type: ignore[method-assign]
                                   {"file_set_id": f"{a}-b2", "size": 1, "status": "OPEN"}]
@@ -195,27 +219,15 @@ def test_the_queue_refusing_a_successor_ends_the_chunk_not_a_loop(fake, monkeypa
     from b2_iconik.errors import QueueRefused
 
     fake.asset_files = lambda a: [{"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"}]  # type: ignore[method-assign]
-
-    class Refusing(FakeQueue):
-        def enqueue(self, step: Step) -> bool:
-            if step.kind == CHUNK:
-                raise QueueRefused("Cloud Tasks refused the step: too large")
-            return super().enqueue(step)
-
+    refusing = FakeQueue(refuse=lambda s: s.kind == CHUNK,
+                         error=QueueRefused("Cloud Tasks refused the step: too large"))
     step = chunk_step(fake)
-    make(fake).execute(step, Refusing(), last_attempt=False)
+    make(fake).execute(step, refusing, last_attempt=False)
     assert fake.statuses(step.job_id) == ["FAILED"]
     assert "refused the step" in fake.jobs[step.job_id]["message"]
 
 
 # -- tokens -------------------------------------------------------------------------------------
-
-
-def test_the_first_step_reads_the_expiry_and_passes_it_on(fake):
-    queue, step = FakeQueue(), expand_step(fake)
-    make(fake).execute(step, queue)
-    (chunk,) = queue.of_kind(CHUNK)
-    assert chunk.token_expires > NOW and chunk.auth_token == "token" and not fake.renewed
 
 
 def test_a_token_near_its_end_is_renewed_for_the_steps_that_follow(fake):
@@ -263,7 +275,11 @@ def test_an_expansion_is_done_once_recorded(fake):
     w = make(fake)
     assert not w.already_done(step, FakeQueue())
     fake.update_job(step.job_id, metadata={"chunks": 1})
+    assert not w.already_done(step, FakeQueue())  # one chunk: its first round is this step's
+    fake.update_job(step.job_id, metadata={"seq_done": 1})
     assert w.already_done(step, FakeQueue())
+    fake.update_job(step.job_id, metadata={"chunks": 3, "seq_done": 0})
+    assert w.already_done(step, FakeQueue())  # several: recorded once their steps are queued
 
 
 def test_abandon_fails_a_job_whose_work_could_not_be_queued(fake):
@@ -281,14 +297,10 @@ def test_a_round_whose_next_cannot_be_queued_reports_only_what_still_waits(fake)
         {"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"},
         {"file_set_id": f"{a}-b2", "size": 1, "status": "OPEN" if a in waiting else "CLOSED"}]
 
-    class Refusing(FakeQueue):
-        def enqueue(self, step: Step) -> bool:
-            if step.kind == CHUNK:
-                raise QueueRefused("Cloud Tasks refused the step")
-            return super().enqueue(step)
-
+    refusing = FakeQueue(refuse=lambda s: s.kind == CHUNK,
+                         error=QueueRefused("Cloud Tasks refused the step"))
     step = chunk_step(fake)
-    make(fake).execute(step, Refusing(), last_attempt=False)
+    make(fake).execute(step, refusing, last_attempt=False)
     assert fake.deleted == [("a1", "a1-ll")]
     message = fake.jobs[step.job_id]["message"]
     assert "Not handled (1)" in message and "a2" in message and "a1:" not in message
@@ -297,13 +309,9 @@ def test_a_round_whose_next_cannot_be_queued_reports_only_what_still_waits(fake)
 def test_a_part_the_queue_refuses_ends_failed_and_the_others_go_on(fake):
     from b2_iconik.errors import QueueRefused
 
-    class RefusingOne(FakeQueue):
-        def enqueue(self, step: Step) -> bool:
-            if step.kind == CHUNK and step.chunk == 1:
-                raise QueueRefused("Cloud Tasks refused the step: PermissionDenied")
-            return super().enqueue(step)
-
-    queue, step = RefusingOne(), expand_step(fake, "big")
+    queue = FakeQueue(refuse=lambda s: s.kind == CHUNK and s.chunk == 1,
+                      error=QueueRefused("Cloud Tasks refused the step: PermissionDenied"))
+    step = expand_step(fake, "big")
     make(fake).execute(step, queue)
     refused = next(c for c in fake.child_jobs(step.job_id) if c["metadata"]["chunk"] == 1)
     assert refused["status"] == "FAILED" and "refused this part" in refused["message"]
@@ -312,3 +320,30 @@ def test_a_part_the_queue_refuses_ends_failed_and_the_others_go_on(fake):
     assert fake.statuses(step.job_id) == ["FAILED"]
     assert f"Not handled ({remove.CHUNK})" in fake.jobs[step.job_id]["message"]
     assert len(fake.deleted) == remove.CHUNK + 1
+
+
+def test_a_split_selection_ends_once_every_shard_is_expanded_and_done(fake):
+    """Two shards of directly selected assets: each expands on its own, records itself, and
+    the action ends only when both shards' chunks have."""
+    from b2_iconik.plan import shard_of
+
+    assets = [f"a{i}" for i in range(remove.CHUNK + 40)]
+    parts = [tuple(a for a in assets if shard_of(a, 2) == r) for r in (0, 1)]
+    job_id = fake.create_job({"title": "t", "status": "STARTED", "metadata": {"shards": 2}})
+    queue = FakeQueue()
+    shards = [Step("remove", job_id, OPTIONS, "token", kind=EXPAND, shard=r, shards=2,
+                   selection=CustomAction("BULK", asset_ids=part)) for r, part in enumerate(parts)]
+    make(fake).execute(shards[0], queue)
+    for chunk in queue.of_kind(CHUNK):  # shard 0's chunks all end before shard 1 is listed
+        make(fake).execute(chunk, queue)
+    assert fake.statuses(job_id) == []  # not over: shard 1 is not expanded yet
+    make(fake).execute(shards[1], queue)
+    for chunk in queue.of_kind(CHUNK)[-2:]:
+        if chunk.shard == 1:
+            make(fake).execute(chunk, queue)
+    assert fake.statuses(job_id) == ["FINISHED"]
+    assert fake.jobs[job_id]["progress_total"] == len(assets)
+    assert "Remove 290 assets" in fake.jobs[job_id]["title"]
+    records = [c for c in fake.child_jobs(job_id) if c["metadata"]["part"] == "shard"]
+    assert sorted(r["metadata"]["shard"] for r in records) == [0, 1]
+    assert sorted(a for a, _ in fake.deleted) == sorted(assets)

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from b2_iconik.sandbox.app import ctx, error
+from b2_iconik.sandbox.routing import ctx, error
 from b2_iconik.sandbox.seed import Catalogue, seed
 
 bp = Blueprint("admin", __name__, url_prefix="/_sandbox")

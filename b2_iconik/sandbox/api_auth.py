@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from b2_iconik.sandbox.app import ctx, error
+from b2_iconik.sandbox.routing import ctx, error
 from b2_iconik.sandbox.state import SYSTEM_DOMAIN_ID, USER_ID, now_iso
 
 bp = Blueprint("auth", __name__)

@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from b2_iconik.sandbox.app import api_route, body, ctx
 from b2_iconik.sandbox.errors import BadRequest
 from b2_iconik.sandbox.paging import by_page
+from b2_iconik.sandbox.routing import api_route, body, ctx
 from b2_iconik.sandbox.views import flag
 
 bp = Blueprint("jobs", __name__)

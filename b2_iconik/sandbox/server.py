@@ -18,10 +18,11 @@ from werkzeug.serving import (
     make_server,
 )
 
-from b2_iconik.sandbox.app import Context, create_app
+from b2_iconik.sandbox.app import create_app
 from b2_iconik.sandbox.copies import CopyEngine
 from b2_iconik.sandbox.faults import Faults
 from b2_iconik.sandbox.recorder import RequestLog
+from b2_iconik.sandbox.routing import Context
 from b2_iconik.sandbox.seed import Catalogue, SeedResult, seed
 from b2_iconik.sandbox.spec import SpecValidator
 from b2_iconik.sandbox.state import State

@@ -111,6 +111,7 @@ class State:
             self._files_of_asset: dict[str, dict[str, None]] = {}
             self._files_of_set: dict[str, dict[str, None]] = {}
             self._children: dict[str, list[str]] = {}
+            self._holders: dict[str, list[str]] = {}  # asset id -> collections holding it
 
     def new_id(self) -> str:
         """A fresh uuid; repeatable while ``seeded_ids`` is in effect."""
@@ -480,11 +481,13 @@ class State:
                 if (kind, object_id) not in present:
                     children.append((kind, object_id))
                     present.add((kind, object_id))
+                    if kind == "assets":
+                        self._holders.setdefault(object_id, []).append(collection_id)
 
     def collections_of(self, asset_id: str) -> list[str]:
         """Ids of the collections that directly hold the asset."""
         with self.lock:
-            return [c for c, items in self.contents.items() if ("assets", asset_id) in items]
+            return list(self._holders.get(asset_id, ()))
 
     def add_saved_search(self, name: str, asset_ids: Iterable[str]) -> Record:
         """A saved search whose results are these assets, in this order."""

@@ -61,6 +61,11 @@ class Tokens:
             for key in [k for k in self._expiry if k[1] == token]:
                 self._expiry[key] = self._clock() - 1
 
+    def all(self) -> list[str]:
+        """Every token ever accepted (expired ones too): for tests that look for leaks."""
+        with self._lock:
+            return list(dict.fromkeys(token for _, token in self._expiry))
+
     def revoke(self, app_id: str, token: str) -> None:
         with self._lock:
             self._expiry.pop((app_id, token), None)

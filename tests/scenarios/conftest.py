@@ -4,6 +4,11 @@ One sandbox and one plugin server serve the whole module run; each test resets t
 and seeds its own catalogue. A safety oracle, written independently of the plugin's own rule,
 sits on the sandbox's delete and records every LucidLink file set deleted without a matching
 B2 copy at that moment: every test ends by asserting it recorded nothing.
+
+Everything here that could hold a secret is handed to the session's leak watch
+(``tests/leaks.py``): the shared secret and every token the sandbox accepts, each plugin
+server's log file, every answer ``click`` receives, and the sandbox's request log and
+catalogue (jobs with their titles and messages) before each reset and at the end.
 """
 
 from __future__ import annotations
@@ -25,12 +30,15 @@ import pytest
 import requests
 
 from b2_iconik.sandbox import Catalogue, Sandbox, SeedResult
+from tests import leaks
 from tests.scenarios.dispatcher import Dispatcher
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "e2e-shared-secret-0123456789"
 TERMINAL = {"FINISHED", "FAILED", "FINISHED_WITH_WARNING", "ABORTED", "SKIPPED"}
 WAIT_SECONDS = 3
+#: B2_ICONIK_LONG=1 runs the long variants: more fuzzing examples, the full load test.
+LONG = os.environ.get("B2_ICONIK_LONG") == "1"
 
 
 class SafetyOracle:
@@ -87,9 +95,36 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
+    leaks.secret(SECRET)
     with Sandbox(per_page_cap=7, copy_seconds=0.2) as sb:
         sb.oracle = SafetyOracle(sb)  # type: ignore[attr-defined]
         yield sb
+        hand_over(sb)
+
+
+def hand_over(sandbox: Sandbox) -> None:
+    """Give the sandbox's tokens, request log and catalogue to the session's leak watch."""
+    for token in accepted_tokens(sandbox):
+        leaks.secret(token)
+    leaks.record("sandbox request log", json.dumps(sandbox.requests.to_list(), default=str))
+    leaks.record("sandbox catalogue and jobs", json.dumps(sandbox.state.snapshot(), default=str))
+
+
+def accepted_tokens(sandbox: Sandbox) -> list[str]:
+    """Every token the sandbox knows: its own, any added since, and every one renewed."""
+    return sandbox.tokens.all()
+
+
+def plugin_jobs(sb: Sandbox) -> list[dict]:
+    """The jobs the plugin created (iconik's own transfer jobs left out), children included."""
+    return [job for job in sb.state.snapshot()["jobs"] if job["type"] == "CUSTOM"]
+
+
+def endings(sb: Sandbox) -> Counter[str]:
+    """How many PATCHes set each job to an ending status, by job id."""
+    return Counter(r.path.split("/")[-2] for r in sb.requests.filter(method="PATCH")
+                   if r.path.startswith("/API/jobs/v1/jobs/")
+                   and isinstance(r.body, dict) and r.body.get("status") in TERMINAL)
 
 
 class PluginServer:
@@ -112,6 +147,7 @@ class PluginServer:
             **extra,
         }
         self.process: subprocess.Popen | None = None
+        leaks.log_file(log_path)
 
     def start(self) -> PluginServer:
         with open(self.log_path, "a") as log:
@@ -156,9 +192,10 @@ def _wait_until_closed(port: int) -> None:
 
 
 def serve_plugin(sandbox: Sandbox, log_path: Path, port: int, **extra: str) -> Iterator[dict]:
-    """A plugin server for a fixture: yields its url, log file and the server itself."""
+    """A plugin server for a fixture: yields its url, log file, pid and the server itself."""
     server = PluginServer(sandbox, log_path, port, **extra).start()
-    yield {"url": server.url, "log": log_path, "server": server}
+    assert server.process is not None
+    yield {"url": server.url, "log": log_path, "server": server, "pid": server.process.pid}
     server.stop()
 
 
@@ -194,6 +231,7 @@ def sb(sandbox: Sandbox) -> Iterator[Sandbox]:
     Fails the test on any safety violation, and on any request body the plugin sent that does
     not match iconik's spec (the sandbox validates each against its trimmed copy of the spec).
     """
+    hand_over(sandbox)  # what the previous test left, before it is forgotten
     sandbox.reset()
     yield sandbox
     oracle: SafetyOracle = sandbox.oracle  # type: ignore[attr-defined]
@@ -218,9 +256,11 @@ def click(server: dict, operation: str, ids: SeedResult, selection: dict, token:
             "date_created": "2026-11-24T10:00:00.000000", "auth_token": token, **selection}
     url = (f"{server['url']}/{operation}?b2_storage_id={ids.b2_storage_id}"
            f"&ll_storage_id={ids.ll_storage_id}{query}")
-    return requests.post(url, data=json.dumps(body), timeout=10,
-                         headers={"x-bz-secret": SECRET, "Content-Type": "application/json",
-                                  **(headers or {})})
+    answer = requests.post(url, data=json.dumps(body), timeout=10,
+                           headers={"x-bz-secret": SECRET, "Content-Type": "application/json",
+                                    **(headers or {})})
+    leaks.record(f"answer to POST /{operation}", answer.text)
+    return answer
 
 
 def wait_for_job(sb: Sandbox, job_id: str, timeout: float = 30) -> dict:
@@ -275,21 +315,37 @@ def emulator(dispatcher: Dispatcher, tmp_path_factory: pytest.TempPathFactory) -
         process.kill()
 
 
+#: The service account the queue's tasks carry an OIDC token for, and the tokens' sealing key.
+TASKS_ACCOUNT = "b2-iconik@test-project.iam.gserviceaccount.com"
+TASKS_KEY = "5eed" * 16
+
+
+def queue_env(emulator: str, dispatcher: Dispatcher, port: int) -> dict[str, str]:
+    """What a function on the queue gets: as make deploy sets it, with test endpoints."""
+    return {
+        "TASKS_QUEUE": QUEUE,
+        "TASKS_URL": f"http://127.0.0.1:{port}/",
+        "CLOUD_TASKS_EMULATOR_HOST": emulator,
+        "TASKS_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+        "TASKS_SERVICE_ACCOUNT": TASKS_ACCOUNT,
+        "TASKS_OIDC_CERTS_URL": f"{dispatcher.url}/certs",
+        "TASKS_TOKEN_KEY": TASKS_KEY,
+    }
+
+
 def serve_queued(sandbox: Sandbox, emulator: str, log_path: Path, port: int,
-                 **extra: str) -> Iterator[dict]:
+                 dispatcher: Dispatcher, **extra: str) -> Iterator[dict]:
     """The plugin with TASKS_QUEUE set: every background step goes through the emulator."""
-    yield from serve_plugin(
-        sandbox, log_path, port, TASKS_QUEUE=QUEUE, TASKS_URL=f"http://127.0.0.1:{port}/",
-        CLOUD_TASKS_EMULATOR_HOST=emulator, TASKS_MAX_ATTEMPTS=str(MAX_ATTEMPTS), **extra,
-    )
+    yield from serve_plugin(sandbox, log_path, port,
+                            **{**queue_env(emulator, dispatcher, port), **extra})
 
 
 @pytest.fixture(scope="session")
-def queued_server(sandbox: Sandbox, emulator: str,
+def queued_server(sandbox: Sandbox, emulator: str, dispatcher: Dispatcher,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """One plugin server on the queue for the session (tests reset the sandbox and queue)."""
     log_path = tmp_path_factory.mktemp("queued") / "plugin.log"
-    yield from serve_queued(sandbox, emulator, log_path, _free_port())
+    yield from serve_queued(sandbox, emulator, log_path, _free_port(), dispatcher)
 
 
 @pytest.fixture

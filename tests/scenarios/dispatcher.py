@@ -12,7 +12,9 @@ Cloud Tasks documents:
   ``Retry-After`` on 429 and 503) until ``max_attempts``, then the task is dropped;
 * headers: ``X-CloudTasks-QueueName``, ``-TaskName``, ``-TaskRetryCount`` (every earlier
   attempt), ``-TaskExecutionCount`` (earlier attempts that got an answer other than 5xx) and
-  ``-TaskETA``.
+  ``-TaskETA``;
+* OIDC: a task created with an ``oidc_token`` is sent with ``Authorization: Bearer`` and an ID
+  token signed by a test issuer, whose certificates it serves at ``/certs`` as Google does.
 
 And it misbehaves on demand, as Cloud Tasks may: every task delivered twice (one after the
 other, or both at the same moment), the first answer of every task lost after the work was done,
@@ -35,6 +37,8 @@ from typing import Any
 
 import requests
 
+from tests.oidc_issuer import Issuer
+
 MAX_TASK_BYTES = 100_000
 
 
@@ -48,6 +52,7 @@ class Task:
     headers: dict[str, str]
     body: bytes
     eta: float | None
+    oidc: dict[str, str] | None = None
     attempt: int = 0
     executions: int = 0
 
@@ -106,6 +111,7 @@ class Records:
     deliveries: list[Delivery] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     completed: set[str] = field(default_factory=set)
+    bodies: list[bytes] = field(default_factory=list)
 
 
 class Dispatcher:
@@ -129,6 +135,7 @@ class Dispatcher:
         self.reserve_seconds = reserve_seconds
         self.faults = Faults()
         self.records = Records()
+        self.issuer = Issuer()
         self._names: dict[str, float] = {}  # name -> reserved until (inf while it exists)
         self._ready: list[tuple[float, int, Task]] = []
         self._order = itertools.count()
@@ -171,11 +178,10 @@ class Dispatcher:
             self.faults = Faults()
 
     def idle(self) -> bool:
-        """Nothing due and nothing being delivered (tasks scheduled for later may wait)."""
+        """Nothing being delivered and nothing waiting here for a retry (tasks the emulator
+        holds for later, such as an END check, are not the dispatcher's yet)."""
         with self._lock:
-            return not self._in_flight and not any(
-                at <= time.time() for at, _, _ in self._ready
-            )
+            return not self._in_flight and not self._ready
 
     # -- what the emulator asks ----------------------------------------------------------------
     def on_create(self, name: str, size: int, kind: str) -> dict[str, str]:
@@ -200,7 +206,9 @@ class Dispatcher:
 
     def on_dispatch(self, data: dict[str, Any]) -> None:
         task = Task(data["name"], data["queue"], data["url"], data["headers"],
-                    base64.b64decode(data["body"]), data.get("eta"))
+                    base64.b64decode(data["body"]), data.get("eta"), data.get("oidc"))
+        with self._lock:
+            self.records.bodies.append(task.body)
         hold = self.faults.delay(task) if self.faults.delay and self.faults.only(task) else 0.0
         self._push(task, time.time() + hold)
 
@@ -272,6 +280,9 @@ class Dispatcher:
             "X-CloudTasks-TaskExecutionCount": str(task.executions),
             "X-CloudTasks-TaskETA": str(task.eta or time.time()),
         }
+        if task.oidc:
+            token = self.issuer.token(task.oidc["email"], task.oidc["audience"])
+            headers["Authorization"] = f"Bearer {token}"
         started = time.time()
         retry_after: float | None = None
         try:
@@ -308,6 +319,15 @@ class Dispatcher:
 
 def _handler(dispatcher: Dispatcher) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            """Google's certificates, as the test issuer's (``/certs``)."""
+            body = json.dumps(dispatcher.issuer.certs()).encode()
+            self.send_response(200 if self.path == "/certs" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             data = json.loads(self.rfile.read(length) or b"{}")

@@ -104,7 +104,12 @@ class _Answer:
 def _hand_over(queue_name, task, host, port):
     """The emulator's dispatch, replaced: give the task to the dispatcher."""
     http = task.http_request
+    oidc = None
+    if http.oidc_token.service_account_email:
+        oidc = {"email": http.oidc_token.service_account_email,
+                "audience": http.oidc_token.audience}
     _ask("/dispatch", {
+        "oidc": oidc,
         "name": task.name,
         "queue": queue_name,
         "url": http.url,

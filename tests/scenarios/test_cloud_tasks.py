@@ -24,6 +24,8 @@ from b2_iconik.tasks import STEP_HEADER, CloudTasksRunner, StepTooLarge
 from tests.scenarios.conftest import (
     QUEUE,
     SECRET,
+    TASKS_ACCOUNT,
+    TASKS_KEY,
     click,
     on_storage,
     seed,
@@ -50,7 +52,7 @@ class Unused:
 
 def runner(url: str, emulator: str | None = None) -> CloudTasksRunner:
     settings = Settings(iconik_id="app", shared_secret=SECRET, tasks_queue=QUEUE, tasks_url=url,
-                        cloud_tasks_emulator_host=emulator)
+                        cloud_tasks_emulator_host=emulator, tasks_token_key=TASKS_KEY)
     return CloudTasksRunner(settings, SharedSecret(settings), Unused())
 
 
@@ -86,7 +88,8 @@ def test_a_step_becomes_a_named_task_that_posts_it_back(emulator, queue, recorde
     assert delivered.headers[STEP_HEADER] == CHUNK
     assert delivered.headers["X-CloudTasks-TaskName"] == step.task_id()
     assert delivered.headers["X-CloudTasks-TaskRetryCount"] == "0"
-    assert Step.from_json(delivered.get_data()) == step
+    tasks = runner(recorder.url_for("/"), emulator)
+    assert tasks.unseal(Step.from_json(delivered.get_data())) == step
 
 
 def test_a_name_is_taken_once(emulator, queue, recorder):
@@ -147,6 +150,7 @@ def test_remove_checks_again_through_a_delayed_task(sb, queued_server, queue: Di
     later = [d for d in queue.deliveries(CHUNK) if d.started > released]
     assert later, "no re-check was delivered after the copies to B2 were released"
     assert terminal_patches(sb, job_id) == 1
+    assert sb.token not in queued_server["log"].read_text()
 
 
 def test_add_runs_through_the_queue(sb, queued_server, queue: Dispatcher):
@@ -160,12 +164,42 @@ def test_add_runs_through_the_queue(sb, queued_server, queue: Dispatcher):
     assert terminal_patches(sb, job_id) == 1
 
 
-def test_step_requests_need_the_shared_secret(sb, queued_server):
+def test_a_step_needs_cloud_tasks_oidc_token_not_the_shared_secret(sb, queued_server,
+                                                                   queue: Dispatcher):
     import requests
 
-    answer = requests.post(queued_server["url"] + "/remove", data=b"{}", timeout=5,
-                           headers={STEP_HEADER: CHUNK, "x-bz-secret": "wrong"})
-    assert answer.status_code == 401
+    from tests.oidc_issuer import Issuer
+
+    ids = seed(sb, assets=3, on_ll=1.0, b2_missing=0, b2_wrong_size=0, b2_bad_status=0,
+               formats=("ORIGINAL",), saved_searches=0)
+    answer = click(queued_server, "remove", ids, {"asset_ids": ids.asset_ids}, sb.token)
+    wait_for_job(sb, answer.json()["job_id"], timeout=30)
+    body = queue.records.bodies[0]  # a real step, as the queue holds it
+    url, audience = queued_server["url"] + "/remove", queued_server["url"]
+    before = len(sb.requests)
+    forger, intruder = Issuer(queue.issuer.key_id), "intruder@x.iam.gserviceaccount.com"
+    tokens = [forger.token(TASKS_ACCOUNT, audience), queue.issuer.token(intruder, audience),
+              queue.issuer.token(TASKS_ACCOUNT, "https://elsewhere/")]
+    refused = [{"x-bz-secret": SECRET}, {}, *({"Authorization": f"Bearer {t}"} for t in tokens)]
+    for headers in refused:
+        step = requests.post(url, data=body, timeout=5, headers={STEP_HEADER: CHUNK, **headers})
+        assert step.status_code == 401, headers
+    assert len(sb.requests) == before  # a refused step costs no iconik call
+
+
+def test_no_task_body_holds_a_readable_token(sb, queued_server, queue: Dispatcher):
+    ids = seed(sb, assets=6, on_ll=1.0, b2_missing=2, b2_wrong_size=0, b2_bad_status=0,
+               formats=("ORIGINAL",), saved_searches=0)
+    answer = click(queued_server, "remove", ids, {"asset_ids": ids.asset_ids}, sb.token,
+                   query="&formats=ORIGINAL")
+    job = wait_for_job(sb, answer.json()["job_id"], timeout=30)
+    assert job["status"] == "FINISHED", job["message"]  # the steps opened their tokens
+    tokens = {token for _, token in sb.tokens._expiry}
+    bodies = queue.records.bodies
+    assert len(bodies) >= 2 and sb.token in tokens  # the expansion (with round 0), a re-check
+    for body in bodies:
+        assert not any(token.encode() in body for token in tokens)
+        assert SECRET.encode() not in body
 
 
 # -- the user's token through a long action ------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 
 from b2_iconik import remove
 from b2_iconik.sandbox import Sandbox
+from tests import figures
 from tests.scenarios.conftest import (
     MAX_ATTEMPTS,
     PluginServer,
@@ -103,6 +104,8 @@ def test_every_task_delivered_twice(sb, queued_server, queue: Dispatcher, clean_
     settle(queue)
     assert {d.task for d in queue.deliveries() if d.twin} == {
         d.task for d in queue.deliveries() if not d.twin}  # every one of them, twice
+    figures.report(f"cloud tasks, every task delivered twice ({mode}): {count} iconik calls, "
+                   f"{count / clean_remove:.2f} x a clean run's {clean_remove}")
     assert count <= bound * clean_remove, (count, clean_remove)
 
 
@@ -110,7 +113,10 @@ def test_every_first_answer_lost(sb, queued_server, queue: Dispatcher, clean_rem
     queue.faults.lose_first_answer = True
     job, count, removed, ids = run_remove(sb, queued_server)
     assert_remove_right(sb, job, removed, ids)
+    settle(queue)
     assert any(d.attempt == 1 for d in queue.deliveries())  # Cloud Tasks retried them all
+    figures.report(f"cloud tasks, every first answer lost: {count} iconik calls, "
+                   f"{count / clean_remove:.2f} x a clean run's {clean_remove}")
     assert count <= 1.5 * clean_remove, (count, clean_remove)
 
 
@@ -132,16 +138,16 @@ def test_parts_finishing_in_either_order_end_the_job_once(sb, queued_server, que
     queue.faults.before_delivery = hold
     job, _, removed, ids = run_remove(sb, queued_server)
     assert_remove_right(sb, job, removed, ids)
-    ends = [d for d in queue.deliveries("chunk") if d.status == 200]
-    assert f"-s0c{last}-" in max(ends, key=lambda d: d.ended).task
+    parts = {c["metadata"]["chunk"]: c for c in sb.state.jobs(parent_id=job["id"])}
+    assert parts[last]["completed_at"] > parts[1 - last]["completed_at"]  # the order held
 
 
 # -- a worker killed in the middle of a step ------------------------------------------------------
 
 @pytest.fixture
-def own_server(sb, emulator, tmp_path) -> Iterator[PluginServer]:
+def own_server(sb, emulator, dispatcher, tmp_path) -> Iterator[PluginServer]:
     """A server of this test's own, which it may kill and start again on the same port."""
-    holder = next(serve_queued(sb, emulator, tmp_path / "plugin.log", free_port()))
+    holder = next(serve_queued(sb, emulator, tmp_path / "plugin.log", free_port(), dispatcher))
     server = holder["server"]
     yield server
     server.stop()
@@ -153,7 +159,7 @@ def test_a_worker_killed_mid_step_is_redelivered_and_finishes(sb, own_server, qu
 
     def kill_mid_chunk(task: Task) -> None:
         if killed.is_set():
-            back.wait(30)  # Cloud Tasks keeps retrying while the instance comes back
+            back.wait(120)  # Cloud Tasks keeps retrying while the instance comes back
             return
         if task.kind == "chunk":
             def killer() -> None:
@@ -190,7 +196,8 @@ def test_a_step_that_never_succeeds_is_given_up_on_its_last_attempt(sb, queued_s
         "ServiceUnavailable" if kind == "chunk" and "-s0c0-2-" in name else None)
     answer = click(queued_server, "remove", ids, {"asset_ids": ids.asset_ids}, sb.token)
     job = wait_for_job(sb, answer.json()["job_id"], timeout=60)
-    rounds = [d for d in queue.deliveries("chunk") if "-s0c0-1-" in d.task]
+    settle(queue)  # the last delivery is recorded once answered, after the job's end
+    rounds = [d for d in queue.deliveries("expand") if "-x0-0-" in d.task]  # with its round 0
     assert len(rounds) == MAX_ATTEMPTS  # retried by the queue, then given up, not dropped
     assert [d.status for d in rounds] == [500] * (MAX_ATTEMPTS - 1) + [200]
     assert job["status"] == "FAILED"
@@ -209,6 +216,7 @@ def test_a_part_the_queue_refuses_ends_the_job_failed_not_a_loop(sb, queued_serv
                    sb.token)
     job = wait_for_job(sb, answer.json()["job_id"], timeout=60)
     assert job["status"] == "FAILED" and "the queue refused this part" in job["message"]
+    settle(queue)
     expansions = queue.deliveries("expand")
     assert len(expansions) == 1 and expansions[0].status == 200  # no loop of retries
     assert terminal_patches(sb, job["id"]) == 1

@@ -18,7 +18,9 @@ import pytest
 from b2_iconik import add, remove
 from b2_iconik.sandbox import Sandbox
 from b2_iconik.tasks import MAX_TASK_BODY
+from tests import figures
 from tests.scenarios.conftest import (
+    SafetyOracle,
     click,
     free_port,
     on_storage,
@@ -33,23 +35,42 @@ pytestmark = pytest.mark.e2e
 
 LONG = os.environ.get("B2_ICONIK_LONG") == "1"
 #: How long Remove waits for copies that never come: longer than a round of every chunk.
-WAIT = 20
+WAIT = 8
 
 
 @pytest.fixture(scope="module")
-def big_server(sandbox: Sandbox, emulator: str, tmp_path_factory) -> Iterator[dict]:
+def big_sandbox() -> Iterator[Sandbox]:
+    """A sandbox of its own with iconik's usual page size (100): the session's pages of 7 test
+    paging, and would make a 100,000-asset listing take 14,000 pages."""
+    with Sandbox(per_page_cap=100, copy_seconds=0.2) as sandbox:
+        sandbox.oracle = SafetyOracle(sandbox)  # type: ignore[attr-defined]
+        yield sandbox
+
+
+@pytest.fixture
+def sb(big_sandbox: Sandbox) -> Iterator[Sandbox]:
+    """This module's sandbox, emptied; fails the test on a safety violation or a bad body."""
+    big_sandbox.reset()
+    yield big_sandbox
+    assert big_sandbox.oracle.violations == []  # type: ignore[attr-defined]
+    assert big_sandbox.spec_violations == []
+
+
+@pytest.fixture(scope="module")
+def big_server(big_sandbox: Sandbox, emulator: str, dispatcher: Dispatcher,
+               tmp_path_factory) -> Iterator[dict]:
     """A server on the queue with iconik's rate cap lifted and a wait that outlasts a round."""
     log_path = tmp_path_factory.mktemp("scale") / "plugin.log"
-    yield from serve_queued(sandbox, emulator, log_path, free_port(),
+    yield from serve_queued(big_sandbox, emulator, log_path, free_port(), dispatcher,
                             ICONIK_MAX_RPS="5000", REMOVE_WAIT_SECONDS=str(WAIT))
 
 
 def report(name: str, queue: Dispatcher, started: float, assets: int) -> None:
-    """Print what the run took (shown with -s, and in the log of a failing run)."""
+    """Report what the run took, with the session's figures."""
     largest = queue.largest_body()
     kinds = Counter(kind for _, kind, _ in queue.created())
-    print(f"\n{name}: {assets:,} assets in {time.time() - started:.1f} s; tasks {dict(kinds)}; "
-          f"largest task body {largest:,} bytes")
+    figures.report(f"cloud tasks, {name} of {assets:,} assets: {time.time() - started:.1f} s; "
+                   f"tasks {dict(kinds)}; largest task body {largest:,} bytes")
     assert 0 < largest < MAX_TASK_BODY // 2
 
 
