@@ -112,8 +112,9 @@ def _failed_assets(
     """Which assets of an ended copy job failed, and why.
 
     iconik runs a bulk copy as one child transfer per asset; the failed children name their
-    asset. When they cannot be read (or name none of ours) every asset of the copy is reported:
-    better a false alarm than a missed one.
+    asset. When they cannot be read for good (or name none of ours) every asset of the copy is
+    reported: better a false alarm than a missed one. A passing failure (429, 5xx) is raised
+    instead: the round runs again later, and reports what the transfers really say.
     """
     if job is None:
         return [(a, f"{copy.format_name}: iconik copy job {copy.job_id} not found") for a in assets]
@@ -125,6 +126,8 @@ def _failed_assets(
                 why = child.get("error_message") or child.get("message") or child.get("status")
                 failed.append((asset, f"{copy.format_name}: copy failed: {why}"))
     except IconikError as error:
+        if is_transient(error):
+            raise
         log.warning("could not list the transfers of copy job %s: %s", copy.job_id, error)
     if failed:
         return failed

@@ -81,8 +81,12 @@ def run(
 
 
 def done(client: IconikClient, step: Step) -> bool:
-    """Whether this shard was already expanded (its record written); for an action of one
-    chunk, handled in the same step, whether that chunk's first round is done too."""
+    """Whether this shard was already expanded (its record written and ended); for an action
+    of one chunk, handled in the same step, whether that chunk's first round is done too.
+
+    A shard record still STARTED was made by a run that stopped before ending it: the step is
+    then not done, and running it again ends the record (nothing else of it is doubled).
+    """
     if step.shards == 1:
         parent = client.get_job(step.job_id) or {}
         meta = parent.get("metadata") or {}
@@ -91,7 +95,7 @@ def done(client: IconikClient, step: Step) -> bool:
         seq_done = meta.get("seq_done")
         needed = step.seq + 1 if int(meta["chunks"]) == 1 else step.seq
         return isinstance(seq_done, int) and seq_done >= needed
-    return _shard_record(client.child_jobs(step.job_id), step.shard) is not None
+    return jobs.is_terminal(_shard_record(client.child_jobs(step.job_id), step.shard))
 
 
 def _one_chunk(
@@ -177,11 +181,17 @@ def _record_expanded(
             metadata={"chunks": chunks, "assets": assets, "seq_done": step.seq},
         )
         return
-    if _shard_record(children, step.shard) is not None:
+    existing = _shard_record(children, step.shard)
+    if existing is not None and jobs.is_terminal(existing):
         return
-    record = {"part": jobs.SHARD_PART, "shard": step.shard, "chunks": chunks, "assets": assets}
-    label = f"listing part {step.shard + 1} of {step.shards}"
-    job_id = jobs.create_part(client, step.job_id, step.operation, step.options, label, record, 0)
+    if existing is None:
+        record = {"part": jobs.SHARD_PART, "shard": step.shard, "chunks": chunks,
+                  "assets": assets}
+        label = f"listing part {step.shard + 1} of {step.shards}"
+        job_id = jobs.create_part(client, step.job_id, step.operation, step.options, label,
+                                  record, 0)
+    else:  # made by an earlier run of this step that stopped before ending it
+        job_id = str(existing["id"])
     jobs.record(client, job_id, status="FINISHED", message=f"Listed {jobs.assets_phrase(assets)}")
 
 

@@ -8,7 +8,9 @@ Everything here is conservative: whatever cannot be shown to match is *not* veri
 that disagrees with its own ``file_count``, a B2 file set with no files, a file of unknown size:
 none of them verify. A LucidLink file set whose files are all deleted, or no longer listed, is
 GONE: someone else (another action, a person in iconik) is deleting it; the caller confirms that
-before it counts the set as done, and never deletes anything on that verdict. Nothing here
+before it counts the set as done, and never deletes anything on that verdict. So is one that
+would be a mismatch while some of its files read as deleted: it may have been deleted while its
+files were listed page by page. Nothing here
 talks to iconik, so every branch is tested directly.
 """
 
@@ -148,6 +150,11 @@ def _check_file_set(
     if any(result is Verdict.VERIFIED for result, _ in results):
         return verdict(Verdict.VERIFIED)
     best = min((result for result, _ in results), key=_HOPE.index)
+    if best is Verdict.MISMATCH and len(ll_files) < len(listed):
+        # Some of its files read as DELETED: the set may have been deleted while its files were
+        # listed (page by page), so the live files seen are a part of it. A mismatch is
+        # reported at once; this one must first be confirmed, as GONE is.
+        return verdict(Verdict.GONE, "some of its LucidLink files are deleted")
     reasons = [reason for result, reason in results if result is best]
     return verdict(best, "; ".join(dict.fromkeys(reasons)))
 

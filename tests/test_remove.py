@@ -217,6 +217,31 @@ def test_a_copy_deleted_elsewhere_meanwhile_counts_as_done_not_as_a_mismatch():
     assert fake.deleted == []  # nothing deleted on that reading
 
 
+def test_a_copy_deleted_while_its_files_were_listed_page_by_page_counts_as_done():
+    """Found by the property-based tests: the first page of files showed the LucidLink files
+    CLOSED, the next (read after someone deleted the set) DELETED. The live files seen then
+    differed from B2 ("the B2 copy has 2 files, LucidLink has 1"), and the asset was named as
+    kept although its copy was gone."""
+    fake = FakeIconik()
+    fake.add("a")
+    fake.files["a"] += [
+        {"file_set_id": "a-ll", "size": 20, "checksum": "d", "status": "CLOSED"},
+        {"file_set_id": "a-b2", "size": 20, "checksum": "d", "status": "CLOSED"},
+    ]
+    fake.vanishing["a"] = "a-ll"  # deleted (its files marked DELETED) after the first read
+    original = fake.asset_files
+
+    def partly_deleted(asset: str) -> list[dict[str, Any]]:
+        files = [dict(f) for f in original(asset)]
+        files[0]["status"] = "CLOSED"  # on the first page, read before the delete
+        return files
+
+    fake.asset_files = partly_deleted  # type: ignore[method-assign]
+    state = run_to_end(fake, step(["a"]))
+    assert state.done == 1 and state.failures == ()
+    assert fake.deleted == []  # nothing deleted on that reading
+
+
 def test_a_copy_whose_files_look_deleted_but_is_still_listed_waits():
     fake = FakeIconik()
     fake.add("a")

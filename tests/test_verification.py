@@ -253,3 +253,14 @@ def test_lucidlink_copy_still_being_written_waits(status):
     result, _ = verdicts([file_set("ll", LL), file_set("b2", B2)],
                          [file("ll", status=status), file("b2")])
     assert result == [Verdict.PENDING]
+
+
+def test_a_mismatch_read_while_the_lucidlink_set_was_being_deleted_is_gone_not_reported():
+    """Found by the property-based tests: a LucidLink set deleted (to the recycle bin) while its
+    files were listed page by page reads as some files CLOSED and the rest DELETED; the live
+    ones no longer match B2, which is not a difference to report but a set to confirm gone."""
+    files = [file("ll", name="a"), file("ll", 50, status="DELETED", name="b"),
+             file("b2", name="a"), file("b2", 50, name="b")]
+    result, check = verdicts([file_set("ll", LL), file_set("b2", B2)], files)
+    assert result == [Verdict.GONE]
+    assert check.confirm_gone({"ll"}).checks[0].verdict is Verdict.PENDING  # still listed: wait
