@@ -45,8 +45,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from b2_iconik import jobs, remove
-from b2_iconik.sandbox import Sandbox, api_files
 from b2_iconik.verification import AssetCheck, FileSetCheck, Verdict
+from iconik_sandbox import Sandbox, api_files
 from tests.properties.catalogue import CatalogueSpec, FileSpec, SetSpec
 from tests.properties.oracle import DeleteGuard, removable
 from tests.properties.scenario import ActionSpec, FaultPlan, Scenario, Tuning, scenarios
@@ -112,7 +112,7 @@ def rig() -> Iterator[Rig]:
         return out
 
     crashes = _Crashes()
-    sandbox_log = logging.getLogger("b2_iconik.sandbox")
+    sandbox_log = logging.getLogger("iconik_sandbox")
     sandbox_log.addHandler(crashes)
     with pytest.MonkeyPatch.context() as patch, Sandbox(validate=False, token_lifetime=None) as sb:
         patch.setattr(api_files, "file_set_view", view)

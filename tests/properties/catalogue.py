@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from hypothesis import strategies as st
 
-from b2_iconik.sandbox.state import State
+from iconik_sandbox.state import State
 
 #: Every format an asset may have; PROXY is never requested, so Remove must leave it alone.
 FORMATS = ("ORIGINAL", "PPRO_PROXY", "PROXY")

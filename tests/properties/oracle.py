@@ -24,7 +24,7 @@ from typing import Any
 
 from flask import has_request_context, request
 
-from b2_iconik.sandbox.state import Record, State
+from iconik_sandbox.state import Record, State
 
 #: LucidLink file statuses of a copy still being written: such a copy cannot be verified yet.
 BEING_WRITTEN = frozenset({"OPEN", "GROWING", "AWAITED"})

@@ -41,13 +41,13 @@ from hypothesis import strategies as st
 from b2_iconik import add, plan, remove
 from b2_iconik.config import Settings
 from b2_iconik.iconik import IconikClient, retry_policy
-from b2_iconik.sandbox import Sandbox
-from b2_iconik.sandbox.state import State
 from b2_iconik.secret import SharedSecret
 from b2_iconik.steps import Step
 from b2_iconik.tasks import CloudTasksRunner, Delivery
 from b2_iconik.web import Plugin, Request
 from b2_iconik.worker import Worker
+from iconik_sandbox import Sandbox
+from iconik_sandbox.state import State
 from tests.properties.catalogue import Built, build, close_uploads
 from tests.properties.oracle import DeleteGuard, Watch
 from tests.properties.scenario import ActionSpec, Scenario
@@ -58,6 +58,7 @@ START = 4_000_000_000.0
 REMOVE_WAIT_SECONDS = 1200.0
 RECHECK_SECONDS = 15.0
 WATCHDOG_SECONDS = 3600.0
+NEVER_STALE = 1e12
 #: How long a step may take: an interposed event runs what falls due that much later.
 STEP_SECONDS = 30.0
 #: The queue's --max-attempts; a step delivered that often is dropped by Cloud Tasks.
@@ -178,6 +179,9 @@ class World:
             iconik_id=sb.app_id, iconik_url=sb.url, shared_secret=SECRET,
             remove_wait_seconds=REMOVE_WAIT_SECONDS, remove_recheck_seconds=RECHECK_SECONDS,
             watchdog_seconds=WATCHDOG_SECONDS, tasks_max_attempts=MAX_DELIVERIES,
+            # The fake clock runs decades past the sandbox's dates, and no heartbeat beats
+            # here: every job would look interrupted (the sweep has tests of its own).
+            inprocess_stale_seconds=NEVER_STALE,
         )
         self.worker = Worker(settings, clock=self.clock, client_factory=self.client)
         self.queue = ScriptedQueue(self, settings, self.worker)
