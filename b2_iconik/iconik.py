@@ -4,8 +4,10 @@ One :class:`IconikClient` per action: tokens are per user, so the session carrie
 ``Auth-Token``. The session's adapter owns the cross-cutting rules of DESIGN §6: a timeout on every
 call, urllib3's ``Retry`` for 429/5xx and connection errors (honouring ``Retry-After``), and an
 instance-wide request-rate cap (:class:`RateLimiter`) in which answering a click goes before
-background work. Public methods are iconik operations, not ``get``/``post``; every ``requests``
-failure is translated into :mod:`b2_iconik.errors` here and nowhere else.
+background work. Every client of the instance shares one pool of connections, so a click or a step
+does not open (and, against the real iconik, handshake) connections of its own. Public methods are
+iconik operations, not ``get``/``post``; every ``requests`` failure is translated into
+:mod:`b2_iconik.errors` here and nowhere else.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager
 from urllib3.util.retry import Retry
 
 from b2_iconik.errors import IconikHTTPError, IconikUnavailable
@@ -39,6 +42,9 @@ BULK_LIMIT = 500
 #: A loop guard: no real listing the plugin walks has this many pages.
 MAX_PAGES = 100_000
 
+#: Connections to iconik kept open per instance, shared by every client: enough for every thread
+#: that may call iconik at once (worker threads times Remove's parallel checks, plus the clicks).
+POOL_SIZE = 64
 #: The lanes of the instance's request budget: answering a click (iconik waits for the answer,
 #: and gives up after about 10 s) and background steps (nobody waits on one request).
 CLICK, BACKGROUND = "click", "background"
@@ -289,11 +295,27 @@ def retry_policy(total: int = 6, backoff_factor: float = 0.5, post: bool = False
 
 
 class RateLimitedAdapter(HTTPAdapter):
-    """An HTTPAdapter that waits for the client's budget before each request."""
+    """An HTTPAdapter that waits for the client's budget before each request.
+
+    Its connections come from the instance's shared pool (:func:`shared_pool`), so closing a
+    client leaves them open for the next one.
+    """
 
     def __init__(self, budget: _Budget | None, **kwargs: Any) -> None:
         self.budget = budget or _Budget(None)
+        kwargs.setdefault("pool_maxsize", POOL_SIZE)
         super().__init__(**kwargs)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        self._pool_connections, self._pool_maxsize, self._pool_block = connections, maxsize, block
+        self.poolmanager = shared_pool(connections, maxsize, block, **pool_kwargs)
+
+    def close(self) -> None:
+        """Close only this adapter's proxies: the shared pool outlives the client."""
+        for proxy in self.proxy_manager.values():
+            proxy.clear()
 
     def send(
         self,
@@ -309,6 +331,7 @@ class RateLimitedAdapter(HTTPAdapter):
 
 
 _limiters: dict[float, RateLimiter] = {}
+_pools: dict[tuple[Any, ...], PoolManager] = {}
 _shared_lock = threading.Lock()
 
 
@@ -323,6 +346,22 @@ def shared_limiter(max_rps: float) -> RateLimiter:
         if limiter is None:
             limiter = _limiters[max_rps] = RateLimiter(max_rps)
         return limiter
+
+
+def shared_pool(connections: int, maxsize: int, block: bool, **pool_kwargs: Any) -> PoolManager:
+    """The connection pool every client of this instance shares (created on first use).
+
+    Created lazily, in the process that uses it: functions-framework imports ``main`` before it
+    forks its worker, and connections must not be shared across processes.
+    """
+    key = (connections, maxsize, block, tuple(sorted(pool_kwargs.items())))
+    with _shared_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = PoolManager(
+                num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs
+            )
+        return pool
 
 
 class IconikClient:

@@ -496,6 +496,18 @@ def test_clients_share_one_limiter(mock: responses.RequestsMock) -> None:
     assert storages_a.budget is adapter_a.budget
 
 
+def test_clients_share_one_connection_pool_that_outlives_each(local: HTTPServer) -> None:
+    """A click or a step does not open connections of its own: all clients share one pool."""
+    local.expect_request(f"/API/jobs/v1/jobs/{JOB}/").respond_with_json({"id": JOB})
+    with fast_client(base_of(local)) as a:
+        a.get_job(JOB)
+        pool = a.session.get_adapter(base_of(local) + "/API/").poolmanager
+    assert len(pool.pools) == 1, "closing a client keeps the shared pool's connections"
+    with fast_client(base_of(local)) as b:
+        assert b.session.get_adapter(base_of(local) + "/API/").poolmanager is pool
+        assert b.get_job(JOB) == {"id": JOB}
+
+
 def test_a_client_draws_on_the_background_lane_unless_told() -> None:
     with fast_client(max_rps=10) as c:
         assert c.lane == BACKGROUND
