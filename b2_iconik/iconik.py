@@ -61,6 +61,9 @@ CLICK_MEMORY_SECONDS = 5.0
 #: 1.25 times the burst).
 CLICK_HEADROOM = 1.5
 
+#: The fewest background requests that may go at once (more when the budget is large).
+BACKGROUND_BURST = 3
+
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 
@@ -83,8 +86,9 @@ class RateLimiter:
       background requests to age out of the second. Once clicks stop, background steps get the
       budget back.
 
-    Background requests are also spaced evenly (a burst of three allowed), so they never reach
-    iconik in bursts and the room they leave frees up evenly. Within a lane, requests are served
+    Background requests are also spaced evenly (a burst of a tenth of a second's room allowed, and
+    at least three), so they never reach iconik in bursts and the room they leave frees up
+    evenly. Within a lane, requests are served
     in arrival order. After a 429, :meth:`pause` holds background requests until iconik's
     ``Retry-After`` has passed: iconik said the budget is spent, whatever this instance counted.
 
@@ -141,7 +145,7 @@ class RateLimiter:
                 while True:
                     now = self._clock()
                     wait = self._wait(lane, turn, now)
-                    if wait is not None and wait <= 0:
+                    if wait is not None and wait < 1e-6:  # not worth sleeping for
                         self._send(lane, now)
                         return
                     turn.wait(wait)
@@ -192,8 +196,9 @@ class RateLimiter:
             if len(self._sent_background) >= room:
                 ready = max(ready, self._sent_background[len(self._sent_background) - room]
                             + self.window)
-            spacing = self.window / room
-            ready = max(ready, self._next_background - 2 * spacing, self._paused_until)
+            burst = max(BACKGROUND_BURST, room // 10)
+            ready = max(ready, self._next_background - (burst - 1) * self.window / room,
+                        self._paused_until)
         return ready
 
     def _send(self, lane: str, now: float) -> None:

@@ -619,9 +619,14 @@ def test_clicks_may_use_the_whole_second_background_never_the_reserve() -> None:
 def test_background_requests_are_spaced_evenly() -> None:
     clock = FakeClock()
     limiter = RateLimiter(45, clock=clock)
-    for _ in range(3):  # a burst of three at most
+    for _ in range(4):  # a burst of a tenth of the second's 42 at most
         limiter.acquire(BACKGROUND)
     assert limiter.ready_in(BACKGROUND) == pytest.approx(1 / 42)
+    fast = RateLimiter(300, clock=clock)
+    for _ in range(28):
+        assert fast.ready_in(BACKGROUND) < 1e-9
+        fast.acquire(BACKGROUND)
+    assert fast.ready_in(BACKGROUND) == pytest.approx(1 / 285)
 
 
 def test_a_burst_of_clicks_keeps_room_for_the_next_one_for_a_while() -> None:
