@@ -3,6 +3,10 @@
 Every knob is a flag, and each flag falls back to an environment variable (``BENCH_LATENCY``...)
 so ``make bench`` can pass them either way. Exit status 0 when every scenario was measured (a
 missed target is reported in the table, not an error), 1 when one could not be.
+
+``--only`` measures some scenarios again: their results replace the same scenarios' in the
+results file, when that file was measured with the same knobs and sizes (each scenario records
+when and at which commit it was measured).
 """
 
 from __future__ import annotations
@@ -84,21 +88,45 @@ def _commit() -> str:
     return head + ("+changes" if dirty.strip() else "")
 
 
-def write(path: Path, knobs: Knobs, sizes: Any, results: list[Result], started: float) -> None:
-    """Write the results so far (after each scenario: a long run keeps what it measured)."""
+def _earlier(path: Path, knobs: dict[str, Any], sizes: dict[str, Any]) -> list[Result]:
+    """The scenarios of an earlier results file measured with the same knobs and sizes."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    same = json.loads(json.dumps({"knobs": knobs, "sizes": sizes}))  # as the file holds them
+    if document.get("knobs") != same["knobs"] or document.get("sizes") != same["sizes"]:
+        print(f"bench: {path} was measured with other knobs or sizes: replacing it",
+              file=sys.stderr)
+        return []
+    return [Result.from_dict(k, v) for k, v in (document.get("scenarios") or {}).items()]
+
+
+def write(path: Path, knobs: Knobs, sizes: Any, results: list[Result], started: float,
+          merge: bool) -> list[Result]:
+    """Write the results so far (after each scenario: a long run keeps what it measured).
+
+    Returns:
+        every scenario the file now holds (with ``merge``, earlier ones not measured again).
+    """
+    knob_values = {**asdict(knobs), "plugin_iconik_max_rps": knobs.max_rps or DEFAULT_MAX_RPS}
+    held = {r.key: r for r in (_earlier(path, knob_values, asdict(sizes)) if merge else [])}
+    held.update({r.key: r for r in results})
+    ordered = [held[name] for name in SCENARIOS if name in held]
     document = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": _commit(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "system": platform.platform()},
-        "knobs": {**asdict(knobs), "plugin_iconik_max_rps": knobs.max_rps or DEFAULT_MAX_RPS},
+        "knobs": knob_values,
         "sizes": asdict(sizes),
         "seconds": round(time.monotonic() - started, 1),
-        "scenarios": {r.key: r.to_dict() for r in results},
-        "table_markdown": markdown_table(results),
+        "scenarios": {r.key: r.to_dict() for r in ordered},
+        "table_markdown": markdown_table(ordered),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
+    return ordered
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,20 +139,26 @@ def main(argv: list[str] | None = None) -> int:
           f"ICONIK_MAX_RPS {knobs.max_rps or DEFAULT_MAX_RPS:g}; logs in {logs}",
           file=sys.stderr, flush=True)
     started = time.monotonic()
+    merge = len(args.names) < len(SCENARIOS)
     results: list[Result] = []
+    held: list[Result] = []
     with Lab(knobs, logs) as lab:
         for name in args.names:
             print(f"bench: {name}...", file=sys.stderr, flush=True)
             result = run(lab, name, sizes)
+            result.details["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+            result.details["commit"] = _commit()
             results.append(result)
             took = result.details.get("bench_seconds")
             print(f"bench: {name} {'FAILED: ' + result.error if result.error else 'done'} "
                   f"({took} s)", file=sys.stderr, flush=True)
-            write(args.out, knobs, sizes, results, started)
+            held = write(args.out, knobs, sizes, results, started, merge)
     print(text_table(results))
     print()
     print(endpoint_table(results))
-    print(f"\nresults in {args.out}")
+    others = len(held) - len(results)
+    print(f"\nresults in {args.out}" + (f" (with {others} scenarios measured before)"
+                                         if others else ""))
     return 1 if any(r.error for r in results) else 0
 
 

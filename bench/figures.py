@@ -56,6 +56,12 @@ class Figure:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ratio": self.ratio, "verdict": self.verdict}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Figure:
+        """A figure read back from the results file."""
+        return cls(data["label"], data["value"], data.get("unit", ""), data.get("floor"),
+                   data.get("target"), data.get("note", ""))
+
 
 @dataclass
 class Result:
@@ -77,6 +83,12 @@ class Result:
             "details": self.details,
             "error": self.error,
         }
+
+    @classmethod
+    def from_dict(cls, key: str, data: dict[str, Any]) -> Result:
+        """A scenario's result read back from the results file."""
+        return cls(key, data["title"], [Figure.from_dict(f) for f in data["figures"]],
+                   data.get("details") or {}, data.get("error"))
 
 
 def _number(value: float, unit: str) -> str:

@@ -141,14 +141,16 @@ class PluginServer:
         return self
 
     def peak_rss_mb(self) -> float:
-        """The largest peak resident memory (VmHWM) of the server's processes, in MB.
+        """The peak resident memory (VmHWM) of the process that does the work, in MB.
 
-        functions-framework's gunicorn forks one worker that does the work: its peak counts.
+        functions-framework's gunicorn imports ``main`` and then forks one worker, which
+        answers the requests and runs the steps: its peak is the one that can grow with the
+        work (the parent's stays at what the import took). Without a worker, the process's own.
         """
         if self.process is None:
             return 0.0
-        pids = [self.process.pid, *_children(self.process.pid)]
-        return max((_vm_hwm_kb(pid) for pid in pids), default=0) / 1024
+        pids = _children(self.process.pid) or [self.process.pid]
+        return max(_vm_hwm_kb(pid) for pid in pids) / 1024
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -207,6 +209,16 @@ class Calls:
         """Requests per "METHOD /path/{id}/", the most frequent first (429s included)."""
         counts = Counter(f"{r.method} {_UUID.sub('{id}', r.path)}" for r in self.records)
         return dict(counts.most_common())
+
+    def first(self, method: str, path: re.Pattern[str], since: float) -> float | None:
+        """Seconds from ``since`` (epoch) to the first such request reaching iconik."""
+        times = [r.wall for r in self.records if r.method == method and path.search(r.path)]
+        return min(times) - since if times else None
+
+    def last(self, method: str, path: re.Pattern[str], since: float) -> float | None:
+        """Seconds from ``since`` (epoch) to the last such request reaching iconik."""
+        times = [r.wall for r in self.records if r.method == method and path.search(r.path)]
+        return max(times) - since if times else None
 
     def busiest_second(self) -> int:
         """The most requests that reached iconik within any one second."""

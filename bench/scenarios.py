@@ -50,6 +50,7 @@ _DELETE = re.compile(r"^/API/files/v1/assets/[^/]+/file_sets/[^/]+/$")
 _PURGE = re.compile(r"/purge/$")
 _BULK = re.compile(r"^/API/files/v1/storages/[^/]+/bulk/$")
 _CONTENTS = re.compile(r"^/API/assets/v1/collections/[^/]+/contents/$")
+_FILE_SETS = re.compile(r"^/API/files/v1/assets/[^/]+/file_sets/$")
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class RemoveRun:
     job: dict[str, Any]
     verified: bool
     floor: float
+    clicked: float
 
 
 def remove_once(lab: Lab, server: PluginServer, ids: SeedResult) -> RemoveRun:
@@ -121,7 +123,7 @@ def remove_once(lab: Lab, server: PluginServer, ids: SeedResult) -> RemoveRun:
                 and lab.complete_sets(assets, ids.b2_storage_id) == b2_before)
     deleted = ll_before - ll_after
     return RemoveRun(len(assets), deleted, wall, answer, calls, job, verified,
-                     (3 * len(assets) + deleted) / rps)
+                     (3 * len(assets) + deleted) / rps, clicked)
 
 
 def remove_figures(run: RemoveRun, rps: float, prefix: str = "") -> list[Figure]:
@@ -154,6 +156,11 @@ def remove_details(run: RemoveRun) -> dict[str, Any]:
         "calls_by_endpoint": run.calls.by_endpoint(),
         "job_status": run.job["status"],
         "job_message": run.job.get("message"),
+        "timeline_seconds": {
+            "last_collection_listed": run.calls.last("GET", _CONTENTS, run.clicked),
+            "first_asset_read": run.calls.first("GET", _FILE_SETS, run.clicked),
+            "last_delete": run.calls.last("DELETE", _DELETE, run.clicked),
+        },
     }
 
 
@@ -223,6 +230,13 @@ def add_at_scale(lab: Lab, sizes: Sizes) -> Result:
     )
     result.details = {
         "assets": len(assets),
+        "timeline_seconds": {
+            "last_collection_listed": calls.last("GET", _CONTENTS, clicked),
+            "first_bulk_copy": calls.first("POST", _BULK, clicked),
+            "last_bulk_copy": calls.last("POST", _BULK, clicked),
+            "last_copy_ended": last_copy - clicked,
+            "job_ended": ended - clicked,
+        },
         "copy_jobs": len(copies),
         "calls": calls.total,
         "calls_by_endpoint": calls.by_endpoint(),
