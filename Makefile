@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TASKS_VENV  := .venv-tasks
 TASKS_STAMP := $(TASKS_VENV)/.installed
 
-.PHONY: test demo lint sandbox deploy undeploy clean
+.PHONY: test demo lint sandbox deploy undeploy clean bench bench-quick
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,15 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy b2_iconik iconik_sandbox main.py deploy
+	$(PY) -m mypy b2_iconik iconik_sandbox main.py deploy bench
+
+# The performance bench against the sandbox (about an hour; bench-quick: small sizes). Knobs:
+# make bench BENCH_ARGS="--latency 0.05 --max-rps 40" (python -m bench --help lists them).
+bench: $(STAMP) $(TASKS_STAMP)
+	$(PY) -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
+
+bench-quick: $(STAMP) $(TASKS_STAMP)
+	$(PY) -m bench --quick $(BENCH_ARGS)
 
 sandbox: $(STAMP)
 	$(PY) -m iconik_sandbox --port 8900 --seed demo

@@ -3,23 +3,30 @@
 One :class:`IconikClient` per action: tokens are per user, so the session carries that user's
 ``Auth-Token``. The session's adapter owns the cross-cutting rules of DESIGN §6: a timeout on every
 call, urllib3's ``Retry`` for 429/5xx and connection errors (honouring ``Retry-After``), and an
-instance-wide request-rate cap. Public methods are iconik operations, not ``get``/``post``; every
-``requests`` failure is translated into :mod:`b2_iconik.errors` here and nowhere else. The
-user's token goes to ``ICONIK_URL`` only: ``next_url`` is used for its path, and redirects are
-never followed.
+instance-wide request-rate cap (:class:`RateLimiter`) in which answering a click goes before
+background work. Every client of the instance shares one pool of connections, so a click or a step
+does not open (and, against the real iconik, handshake) connections of its own. Public methods are
+iconik operations, not ``get``/``post``; every ``requests`` failure is translated into
+:mod:`b2_iconik.errors` here and nowhere else. The user's token goes to ``ICONIK_URL`` only:
+``next_url`` is used for its path, and redirects are never followed.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager
 from urllib3.util.retry import Retry
 
 from b2_iconik.errors import IconikHTTPError, IconikUnavailable
@@ -37,8 +44,200 @@ BULK_LIMIT = 500
 #: A loop guard: no real listing the plugin walks has this many pages.
 MAX_PAGES = 100_000
 
+#: Connections to iconik kept open per instance, shared by every client: enough for every thread
+#: that may call iconik at once (worker threads times Remove's parallel checks, plus the clicks).
+POOL_SIZE = 64
+#: The lanes of the instance's request budget: answering a click (iconik waits for the answer,
+#: and gives up after about 10 s) and background steps (nobody waits on one request).
+CLICK, BACKGROUND = "click", "background"
+#: The share of the budget background steps always leave to clicks (at least one request).
+CLICK_RESERVE = 0.05
+#: The most they leave while clicks come in bursts: three quarters of the budget.
+CLICK_RESERVE_MAX = 0.75
+#: How long a burst of clicks keeps room reserved for the next one.
+CLICK_MEMORY_SECONDS = 5.0
+#: The room kept after a burst, per click in it. Half as much again as the burst: iconik counts
+#: a burst's requests as it gets to them, spread later than they were sent, so when bursts come
+#: a second apart, iconik's count of one second holds part of the last burst as well as the new
+#: one (measured on the sandbox with bursts of 20 a second apart: 429s with room for 1.0 and
+#: 1.25 times the burst).
+CLICK_HEADROOM = 1.5
+
+#: The fewest background requests that may go at once (more when the budget is large).
+BACKGROUND_BURST = 3
+
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
+
+
+class RateLimiter:
+    """The instance's budget of requests to iconik, shared by every thread, clicks first.
+
+    iconik counts requests in a sliding second (about 50 a second per user and application), so
+    the budget is counted the same way: never more than ``max_rps`` requests in any one second
+    (for a rate under one a second, one request per ``1 / max_rps`` seconds).
+
+    Two lanes share it. A click's own calls (:data:`CLICK`) must not queue behind work already
+    accepted, since iconik gives up on an answer after about 10 s:
+
+    * a waiting click is served before any waiting background request;
+    * background steps (:data:`BACKGROUND`) leave part of each second free for clicks: at least
+      :data:`CLICK_RESERVE` of it, and after a burst of clicks room for such a burst and a bit
+      more (:data:`CLICK_HEADROOM`, up to :data:`CLICK_RESERVE_MAX` of the budget) for
+      :data:`CLICK_MEMORY_SECONDS`, so the next burst finds its room free instead of waiting for
+      background requests to age out of the second. Once clicks stop, background steps get the
+      budget back.
+
+    Background requests are also spaced evenly (a burst of a tenth of a second's room allowed, and
+    at least three), so they never reach iconik in bursts and the room they leave frees up
+    evenly. Within a lane, requests are served
+    in arrival order. After a 429, :meth:`pause` holds background requests until iconik's
+    ``Retry-After`` has passed: iconik said the budget is spent, whatever this instance counted.
+
+    Args:
+        max_rps: the most requests in any one second (``ICONIK_MAX_RPS``).
+        reserve, reserve_max: the least and the most share of each second kept for clicks.
+        memory: seconds a burst of clicks keeps its room reserved.
+        clock: monotonic seconds (tests pass a fake clock with :meth:`ready_in`).
+    """
+
+    def __init__(
+        self,
+        max_rps: float,
+        reserve: float = CLICK_RESERVE,
+        reserve_max: float = CLICK_RESERVE_MAX,
+        memory: float = CLICK_MEMORY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not max_rps > 0:
+            raise ValueError(f"max_rps must be positive, not {max_rps!r}")
+        self.window = max(1.0, 1.0 / max_rps)
+        self.capacity = max(1, math.floor(max_rps * self.window + 1e-9))
+        most = self.capacity - 1  # background steps always keep one request a window
+        self.reserve_min = min(most, math.ceil(self.capacity * reserve)) if reserve > 0 else 0
+        self.reserve_max = max(self.reserve_min, min(most, math.floor(self.capacity * reserve_max)))
+        self.memory = memory
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sent: deque[float] = deque()
+        self._sent_background: deque[float] = deque()
+        self._sent_clicks: deque[float] = deque()
+        self._bursts: deque[tuple[float, int]] = deque()  # (when, clicks in the second before)
+        self._next_background = 0.0
+        self._paused_until = 0.0
+        self._waiting: dict[str, deque[threading.Condition]] = {
+            CLICK: deque(),
+            BACKGROUND: deque(),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"RateLimiter({self.capacity} per {self.window:g} s, "
+            f"{self.reserve_min} to {self.reserve_max} kept for clicks)"
+        )
+
+    def acquire(self, lane: str = BACKGROUND) -> None:
+        """Wait until a request of this lane may be sent, and count it as sent."""
+        lane = CLICK if lane == CLICK else BACKGROUND
+        with self._lock:
+            turn = threading.Condition(self._lock)
+            queue = self._waiting[lane]
+            queue.append(turn)
+            try:
+                while True:
+                    now = self._clock()
+                    wait = self._wait(lane, turn, now)
+                    if wait is not None and wait < 1e-6:  # not worth sleeping for
+                        self._send(lane, now)
+                        return
+                    turn.wait(wait)
+            finally:
+                queue.remove(turn)
+                self._wake()
+
+    def pause(self, seconds: float) -> None:
+        """Send no background request for this long (iconik answered 429 with Retry-After)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
+
+    def ready_in(self, lane: str = BACKGROUND) -> float:
+        """Seconds until a request of this lane could be sent, were none waiting."""
+        with self._lock:
+            now = self._clock()
+            return self._ready(CLICK if lane == CLICK else BACKGROUND, now) - now
+
+    def reserved(self) -> int:
+        """Requests of each window background steps leave to clicks now."""
+        with self._lock:
+            return self._reserved(self._clock())
+
+    def _reserved(self, now: float) -> int:
+        while self._bursts and self._bursts[0][0] <= now - self.memory:
+            self._bursts.popleft()
+        burst = self._bursts[0][1] if self._bursts else 0
+        return min(self.reserve_max, max(self.reserve_min, math.ceil(burst * CLICK_HEADROOM)))
+
+    def _wait(self, lane: str, turn: threading.Condition, now: float) -> float | None:
+        """Seconds this waiter must still wait, or None until another waiter wakes it."""
+        if self._waiting[lane][0] is not turn:
+            return None
+        if lane == BACKGROUND and self._waiting[CLICK]:
+            return None
+        return max(0.0, self._ready(lane, now) - now)
+
+    def _ready(self, lane: str, now: float) -> float:
+        """When the budget next allows a request of this lane."""
+        for sent in (self._sent, self._sent_background, self._sent_clicks):
+            while sent and sent[0] <= now - self.window:
+                sent.popleft()
+        ready = now
+        if len(self._sent) >= self.capacity:
+            ready = self._sent[0] + self.window
+        if lane == BACKGROUND:
+            room = self.capacity - self._reserved(now)
+            if len(self._sent_background) >= room:
+                ready = max(ready, self._sent_background[len(self._sent_background) - room]
+                            + self.window)
+            burst = max(BACKGROUND_BURST, room // 10)
+            ready = max(ready, self._next_background - (burst - 1) * self.window / room,
+                        self._paused_until)
+        return ready
+
+    def _send(self, lane: str, now: float) -> None:
+        self._sent.append(now)
+        if lane == CLICK:
+            self._sent_clicks.append(now)
+            # Keep the largest recent bursts first: a monotonic queue of (when, size).
+            burst = len(self._sent_clicks)
+            while self._bursts and self._bursts[-1][1] <= burst:
+                self._bursts.pop()
+            self._bursts.append((now, burst))
+            return
+        self._sent_background.append(now)
+        room = self.capacity - self._reserved(now)
+        self._next_background = max(self._next_background, now) + self.window / room
+
+    def _wake(self) -> None:
+        """Let the first waiter of each lane look at the budget again."""
+        for queue in self._waiting.values():
+            if queue:
+                queue[0].notify()
+
+
+@dataclass
+class _Budget:
+    """What one client draws on: the instance's limiter (or none), in one lane."""
+
+    limiter: RateLimiter | None
+    lane: str = BACKGROUND
+
+    def take(self) -> None:
+        if self.limiter is not None:
+            self.limiter.acquire(self.lane)
+
+    def pause(self, seconds: float) -> None:
+        if self.limiter is not None:
+            self.limiter.pause(seconds)
 
 
 class _IconikRetry(Retry):
@@ -49,9 +248,9 @@ class _IconikRetry(Retry):
     POST (bulk copies, which iconik deduplicates).
     """
 
-    #: The instance-wide limiter; set on per-client subclasses (see :func:`_limited`), because
-    #: urllib3 rebuilds a Retry from its constructor arguments at every attempt.
-    limiter: Any = None
+    #: The client's budget; set on per-client subclasses (see :func:`_limited`), because urllib3
+    #: rebuilds a Retry from its constructor arguments at every attempt.
+    budget: _Budget | None = None
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if status_code == 429 and self.total:
@@ -59,17 +258,23 @@ class _IconikRetry(Retry):
         return super().is_retry(method, status_code, has_retry_after)
 
     def sleep(self, response: Any = None) -> None:
-        """Back off, then wait for the rate limiter: a retry is a request like any other."""
+        """Back off, then wait for the budget: a retry is a request like any other.
+
+        A 429 also pauses the instance's background requests for its ``Retry-After`` (or this
+        backoff), not only this thread's: iconik's budget is shared, so every thread must slow.
+        """
+        if self.budget is not None and response is not None and response.status == 429:
+            self.budget.pause(self.get_retry_after(response) or self.get_backoff_time())
         super().sleep(response)
-        if self.limiter is not None:
-            self.limiter.try_acquire("iconik")
+        if self.budget is not None:
+            self.budget.take()
 
 
-def _limited(policy: Retry, limiter: Any) -> Retry:
-    """The same policy, whose retries also draw from the instance-wide rate limiter."""
-    if limiter is None or not isinstance(policy, _IconikRetry):
+def _limited(policy: Retry, budget: _Budget) -> Retry:
+    """The same policy, whose retries also draw from the client's budget."""
+    if budget.limiter is None or not isinstance(policy, _IconikRetry):
         return policy
-    kind = type("_LimitedRetry", (type(policy),), {"limiter": limiter})
+    kind = type("_LimitedRetry", (type(policy),), {"budget": budget})
     limited = policy.new()
     limited.__class__ = kind
     return limited
@@ -97,11 +302,27 @@ def retry_policy(total: int = 6, backoff_factor: float = 0.5, post: bool = False
 
 
 class RateLimitedAdapter(HTTPAdapter):
-    """An HTTPAdapter that waits for the instance-wide rate limiter before each request."""
+    """An HTTPAdapter that waits for the client's budget before each request.
 
-    def __init__(self, limiter: Any | None, **kwargs: Any) -> None:
+    Its connections come from the instance's shared pool (:func:`shared_pool`), so closing a
+    client leaves them open for the next one.
+    """
+
+    def __init__(self, budget: _Budget | None, **kwargs: Any) -> None:
+        self.budget = budget or _Budget(None)
+        kwargs.setdefault("pool_maxsize", POOL_SIZE)
         super().__init__(**kwargs)
-        self._limiter = limiter
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        self._pool_connections, self._pool_maxsize, self._pool_block = connections, maxsize, block
+        self.poolmanager = shared_pool(connections, maxsize, block, **pool_kwargs)
+
+    def close(self) -> None:
+        """Close only this adapter's proxies: the shared pool outlives the client."""
+        for proxy in self.proxy_manager.values():
+            proxy.clear()
 
     def send(
         self,
@@ -112,32 +333,42 @@ class RateLimitedAdapter(HTTPAdapter):
         cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
         proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        if self._limiter is not None:
-            self._limiter.try_acquire("iconik")
+        self.budget.take()
         return super().send(request, stream, timeout, verify, cert, proxies)
 
 
-_limiters: dict[float, Any] = {}
-_limiters_lock = threading.Lock()
+_limiters: dict[float, RateLimiter] = {}
+_pools: dict[tuple[Any, ...], PoolManager] = {}
+_shared_lock = threading.Lock()
 
 
-def shared_limiter(max_rps: float) -> Any:
+def shared_limiter(max_rps: float) -> RateLimiter:
     """The limiter all threads of this instance share for a given rate (created once).
 
     iconik's limit (about 50 requests a second) is per application, so every action's client on
     this instance must draw from one budget, not one each.
     """
-    with _limiters_lock:
+    with _shared_lock:
         limiter = _limiters.get(max_rps)
         if limiter is None:
-            from pyrate_limiter import Duration, Limiter, Rate
-
-            if max_rps >= 1:
-                rate = Rate(int(max_rps), Duration.SECOND)
-            else:
-                rate = Rate(1, int(1000 / max_rps))
-            limiter = _limiters[max_rps] = Limiter(rate)
+            limiter = _limiters[max_rps] = RateLimiter(max_rps)
         return limiter
+
+
+def shared_pool(connections: int, maxsize: int, block: bool, **pool_kwargs: Any) -> PoolManager:
+    """The connection pool every client of this instance shares (created on first use).
+
+    Created lazily, in the process that uses it: functions-framework imports ``main`` before it
+    forks its worker, and connections must not be shared across processes.
+    """
+    key = (connections, maxsize, block, tuple(sorted(pool_kwargs.items())))
+    with _shared_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = PoolManager(
+                num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs
+            )
+        return pool
 
 
 class IconikClient:
@@ -151,6 +382,7 @@ class IconikClient:
         timeout: (connect, read) seconds for each call.
         retry: the retry policy for idempotent calls (tests pass a fast one).
         copy_retry: the policy for bulk copies, which may also retry POST on 5xx.
+        lane: which lane of the budget the requests draw on (see :meth:`use_lane`).
     """
 
     def __init__(
@@ -163,27 +395,42 @@ class IconikClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         retry: Retry | None = None,
         copy_retry: Retry | None = None,
+        lane: str = BACKGROUND,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        limiter = shared_limiter(max_rps) if max_rps else None
+        self._budget = _Budget(shared_limiter(max_rps) if max_rps else None, lane)
         self.session = requests.Session()
         self.session.headers.update(
             {"App-ID": app_id, "Auth-Token": token, "Accept": "application/json"}
         )
         self.session.mount(
             self.base_url + "/",
-            RateLimitedAdapter(limiter, max_retries=_limited(retry or retry_policy(), limiter)),
+            RateLimitedAdapter(
+                self._budget, max_retries=_limited(retry or retry_policy(), self._budget)
+            ),
         )
         self.session.mount(
             self.base_url + "/API/files/v1/storages/",
             RateLimitedAdapter(
-                limiter, max_retries=_limited(copy_retry or retry_policy(post=True), limiter)
+                self._budget,
+                max_retries=_limited(copy_retry or retry_policy(post=True), self._budget),
             ),
         )
 
     def __repr__(self) -> str:
         return f"IconikClient({self.base_url!r})"
+
+    @property
+    def lane(self) -> str:
+        """The lane of the instance's budget this client's requests draw on."""
+        return self._budget.lane
+
+    def use_lane(self, lane: str) -> None:
+        """Draw on this lane from now on: :data:`CLICK` while answering a click."""
+        if lane not in (CLICK, BACKGROUND):
+            raise ValueError(f"no lane {lane!r}: {CLICK!r} or {BACKGROUND!r}")
+        self._budget.lane = lane
 
     def use_token(self, token: str) -> None:
         """Act with another token of the same user from now on (after renewing it)."""

@@ -149,6 +149,5 @@ def setup_logging(
         handler.filters[:0] = [RedactionFilter(), ContextFilter(project)]
         root.addHandler(handler)
         root.setLevel(level)
-        logging.getLogger("pyrate_limiter").setLevel(logging.WARNING)
         _handler = handler
         return handler

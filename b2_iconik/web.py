@@ -3,8 +3,9 @@
 Handler order: route (404/405) → shared secret (401) → size (413) → body (400) → storages
 (400) → create the iconik job → hand the work to the runner → answer 200 with the job id.
 Nothing that grows with the selection happens before the answer: expanding collections and
-checking assets are the background steps' work. Only ``main.py`` knows about Flask; this module
-takes and returns plain dataclasses.
+checking assets are the background steps' work, and the answer's own iconik calls (the storages,
+the job) draw on the click lane of the instance's request budget, so they never queue behind
+those steps. Only ``main.py`` knows about Flask; this module takes and returns plain dataclasses.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from b2_iconik.errors import (
     SecretUnavailable,
     is_transient,
 )
-from b2_iconik.iconik import IconikClient
+from b2_iconik.iconik import CLICK, IconikClient
 from b2_iconik.logs import log_context, redact, trace_from_headers
 from b2_iconik.oidc import CannotVerify, Unauthenticated
 from b2_iconik.payload import ActionOptions, CustomAction, shown
@@ -84,7 +85,8 @@ class StorageCache:
     """Storages iconik confirmed, remembered for a few minutes per instance.
 
     Every click names the same two storages; asking iconik each time would add two calls to
-    every answer iconik is waiting for.
+    every answer iconik is waiting for. Clicks that arrive together on a fresh instance ask once
+    between them (:meth:`lookup`), not once each.
     """
 
     def __init__(
@@ -92,7 +94,13 @@ class StorageCache:
     ) -> None:
         self._seconds, self._clock = seconds, clock
         self._known: dict[str, float] = {}
+        self._lookups: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+
+    def lookup(self, storage_id: str) -> threading.Lock:
+        """The lock to hold while asking iconik about this storage (one lookup at a time)."""
+        with self._lock:
+            return self._lookups.setdefault(storage_id, threading.Lock())
 
     def known(self, storage_id: str) -> bool:
         with self._lock:
@@ -178,6 +186,8 @@ class Plugin:
         options = ActionOptions.from_query(request.query, self.settings)
         shards = plan.shards(action)
         with self.worker.client(action.auth_token) as client:
+            # iconik is waiting for this answer: its calls go before background work.
+            client.use_lane(CLICK)
             self._check_storages(client, options)
             runner = jobs.IN_PROCESS if self.deliveries is None else jobs.CLOUD_TASKS
             try:
@@ -272,19 +282,28 @@ class Plugin:
         ):
             if self.storages.known(storage_id):
                 continue
-            try:
-                storage = client.get_storage(storage_id)
-            except IconikHTTPError as problem:
-                if is_transient(problem):
-                    raise
-                if problem.status in (401, 403):
-                    raise PayloadError("auth_token", f"iconik refused it: {problem}") from None
-                raise PayloadError(
-                    name, f"cannot look up storage {storage_id}: {problem}"
-                ) from None
-            if storage is None:
-                raise PayloadError(name, f"iconik has no storage {storage_id}")
-            self.storages.remember(storage_id)
+            with self.storages.lookup(storage_id):
+                if self.storages.known(storage_id):
+                    continue  # a click that came at the same time has just confirmed it
+                self._look_up_storage(client, name, storage_id)
+                self.storages.remember(storage_id)
+
+    def _look_up_storage(self, client: IconikClient, name: str, storage_id: str) -> None:
+        """Ask iconik whether the storage exists, as the user who clicked.
+
+        Raises:
+            PayloadError: it does not, or iconik refused the user's token.
+        """
+        try:
+            storage = client.get_storage(storage_id)
+        except IconikHTTPError as problem:
+            if is_transient(problem):
+                raise
+            if problem.status in (401, 403):
+                raise PayloadError("auth_token", f"iconik refused it: {problem}") from None
+            raise PayloadError(name, f"cannot look up storage {storage_id}: {problem}") from None
+        if storage is None:
+            raise PayloadError(name, f"iconik has no storage {storage_id}")
 
 
 def _unauthorized(text: str) -> Response:

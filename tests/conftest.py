@@ -50,10 +50,13 @@ def httpserver_listen_address() -> tuple[str, int]:
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limiters() -> Iterator[None]:
-    """Each test gets its own instance-wide limiters, so tests never wait on each other."""
+    """Each test gets its own instance-wide limiters (so tests never wait on each other) and
+    connection pool."""
     iconik._limiters.clear()
+    iconik._pools.clear()
     yield
     iconik._limiters.clear()
+    iconik._pools.clear()
 
 
 _hypothesis_home: Path | None = None

@@ -72,7 +72,7 @@ def test_defaults() -> None:
     assert s.iconik_url == "https://app.iconik.io"
     assert s.format_names == ("ORIGINAL",)
     assert s.remove_wait_seconds == 21600
-    assert s.iconik_max_rps == 40
+    assert s.iconik_max_rps == 45
     assert s.shared_secret is None
     assert s.b2_storage_id is None and s.ll_storage_id is None
     assert s.tasks_queue is None and s.tasks_url is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,15 @@ from pytest_httpserver import HTTPServer
 
 from b2_iconik import iconik
 from b2_iconik.errors import IconikHTTPError, IconikUnavailable
-from b2_iconik.iconik import IconikClient, retry_policy, shared_limiter
+from b2_iconik.iconik import (
+    BACKGROUND,
+    CLICK,
+    CLICK_MEMORY_SECONDS,
+    IconikClient,
+    RateLimiter,
+    retry_policy,
+    shared_limiter,
+)
 
 BASE = "https://iconik.test"
 APP_ID = "11111111-1111-1111-1111-111111111111"
@@ -531,8 +540,29 @@ def test_clients_share_one_limiter(mock: responses.RequestsMock) -> None:
         adapter_a = a.session.get_adapter(f"{JOBS}{JOB}/")
         adapter_b = b.session.get_adapter(f"{JOBS}{JOB}/")
         storages_a = a.session.get_adapter(BULK)
-    assert adapter_a._limiter is adapter_b._limiter is shared_limiter(23.0)
-    assert storages_a._limiter is adapter_a._limiter
+    assert adapter_a.budget.limiter is adapter_b.budget.limiter is shared_limiter(23.0)
+    assert storages_a.budget is adapter_a.budget
+
+
+def test_clients_share_one_connection_pool_that_outlives_each(local: HTTPServer) -> None:
+    """A click or a step does not open connections of its own: all clients share one pool."""
+    local.expect_request(f"/API/jobs/v1/jobs/{JOB}/").respond_with_json({"id": JOB})
+    with fast_client(base_of(local)) as a:
+        a.get_job(JOB)
+        pool = a.session.get_adapter(base_of(local) + "/API/").poolmanager
+    assert len(pool.pools) == 1, "closing a client keeps the shared pool's connections"
+    with fast_client(base_of(local)) as b:
+        assert b.session.get_adapter(base_of(local) + "/API/").poolmanager is pool
+        assert b.get_job(JOB) == {"id": JOB}
+
+
+def test_a_client_draws_on_the_background_lane_unless_told() -> None:
+    with fast_client(max_rps=10) as c:
+        assert c.lane == BACKGROUND
+        c.use_lane(CLICK)
+        assert c.lane == CLICK
+        with pytest.raises(ValueError, match="lane"):
+            c.use_lane("fast")
 
 
 def test_max_rps_paces_requests(local: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -569,9 +599,117 @@ def test_retries_count_against_the_rate_cap(
             "", status=429, headers={"Retry-After": "0"}
         )
     local.expect_ordered_request(path).respond_with_json({"id": JOB})
-    with fast_client(base_of(local), max_rps=2) as c:
+    with fast_client(base_of(local), max_rps=4) as c:  # 3 a second for background requests
         started = time.monotonic()
         assert c.get_job(JOB) == {"id": JOB}
         elapsed = time.monotonic() - started
     assert len(local.log) == 4
     assert elapsed >= 0.9
+
+
+def test_a_429_slows_every_thread_for_its_retry_after(local: HTTPServer) -> None:
+    """One thread's 429 (Retry-After: 1) holds another thread's request back as well."""
+    first, other = f"/API/jobs/v1/jobs/{JOB}/", "/API/jobs/v1/jobs/other/"
+    local.expect_oneshot_request(first).respond_with_data(
+        "", status=429, headers={"Retry-After": "1"})
+    local.expect_oneshot_request(first).respond_with_json({"id": JOB})
+    local.expect_request(other).respond_with_json({"id": "other"})
+    waited: list[float] = []
+    with fast_client(base_of(local), max_rps=100) as a, fast_client(base_of(local),
+                                                                    max_rps=100) as b:
+        thread = threading.Thread(target=a.get_job, args=(JOB,))
+        thread.start()
+        deadline = time.monotonic() + 5
+        while not local.log and time.monotonic() < deadline:
+            time.sleep(0.005)
+        started = time.monotonic()
+        b.get_job("other")
+        waited.append(time.monotonic() - started)
+        thread.join(5)
+    assert waited[0] >= 0.8
+
+
+# -- the limiter itself ---------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_budget_is_counted_per_second_with_a_reserve_for_clicks() -> None:
+    limiter = RateLimiter(45)
+    assert (limiter.window, limiter.capacity) == (1.0, 45)
+    assert (limiter.reserve_min, limiter.reserve_max) == (3, 33)
+    slow = RateLimiter(0.5)
+    assert (slow.window, slow.capacity, slow.reserve_min, slow.reserve_max) == (2.0, 1, 0, 0)
+    assert RateLimiter(12.5).capacity == 12
+
+
+def test_clicks_may_use_the_whole_second_background_never_the_reserve() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(45, clock=clock)
+    sent = 0
+    while clock.now + limiter.ready_in(BACKGROUND) < 100.99:  # all within one second
+        clock.now += limiter.ready_in(BACKGROUND) + 1e-9
+        limiter.acquire(BACKGROUND)
+        sent += 1
+    assert sent == 42, "background steps leave 3 requests a second to clicks"
+    for _ in range(3):
+        assert limiter.ready_in(CLICK) == 0
+        limiter.acquire(CLICK)
+    assert limiter.ready_in(CLICK) > 0, "and no more than 45 in any second, clicks included"
+
+
+def test_background_requests_are_spaced_evenly() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(45, clock=clock)
+    for _ in range(4):  # a burst of a tenth of the second's 42 at most
+        limiter.acquire(BACKGROUND)
+    assert limiter.ready_in(BACKGROUND) == pytest.approx(1 / 42)
+    fast = RateLimiter(300, clock=clock)
+    for _ in range(28):
+        assert fast.ready_in(BACKGROUND) < 1e-9
+        fast.acquire(BACKGROUND)
+    assert fast.ready_in(BACKGROUND) == pytest.approx(1 / 285)
+
+
+def test_a_burst_of_clicks_keeps_room_for_the_next_one_for_a_while() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(45, clock=clock)
+    for _ in range(20):
+        limiter.acquire(CLICK)
+    assert limiter.reserved() == 30  # the burst, and half as much again
+    clock.now += CLICK_MEMORY_SECONDS + 0.01
+    assert limiter.reserved() == 3, "once clicks stop, background steps get the budget back"
+
+
+def test_a_pause_holds_background_requests_not_clicks() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(45, clock=clock)
+    limiter.pause(2.0)
+    assert limiter.ready_in(BACKGROUND) == pytest.approx(2.0)
+    assert limiter.ready_in(CLICK) == 0
+
+
+def test_a_waiting_click_goes_before_waiting_background_requests() -> None:
+    limiter = RateLimiter(4)
+    for _ in range(4):  # the whole second, spent
+        limiter.acquire(CLICK)
+    order: list[str] = []
+
+    def take(lane: str) -> None:
+        limiter.acquire(lane)
+        order.append(lane)
+
+    background = threading.Thread(target=take, args=(BACKGROUND,))
+    background.start()
+    time.sleep(0.1)  # the background request waits first
+    click = threading.Thread(target=take, args=(CLICK,))
+    click.start()
+    background.join(5)
+    click.join(5)
+    assert order == [CLICK, BACKGROUND]

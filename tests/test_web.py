@@ -271,6 +271,52 @@ def test_storage_lookups_are_cached(client, iconik):
     assert len(storage_calls) == 2
 
 
+def test_clicks_arriving_together_look_each_storage_up_once(app_module, client, iconik):
+    """A burst of clicks on a fresh instance asks iconik about each storage once between them."""
+    import threading
+    import time
+
+    def slow_storage(request):
+        time.sleep(0.1)  # long enough for every click to arrive while the first one asks
+        return 200, {}, json.dumps({"id": "s", "name": "s", "method": "B2", "purpose": "FILES"})
+
+    for storage in (B2, LL):
+        iconik.remove(responses.GET, f"{ICONIK}/API/files/v1/storages/{storage}/")
+        iconik.add_callback(responses.GET, f"{ICONIK}/API/files/v1/storages/{storage}/",
+                            callback=slow_storage)
+    app = app_module[0]
+    statuses: list[int] = []
+    threads = [threading.Thread(target=lambda: statuses.append(post(app.test_client()).status_code))
+               for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert statuses == [200] * 6
+    storage_calls = [p for p in iconik_paths(iconik) if "/storages/" in p]
+    assert sorted(storage_calls) == sorted(
+        [f"GET /API/files/v1/storages/{B2}/", f"GET /API/files/v1/storages/{LL}/"])
+
+
+def test_a_clicks_own_calls_go_in_the_click_lane(app_module, client, iconik):
+    from b2_iconik.iconik import BACKGROUND, CLICK
+
+    worker = app_module[1].plugin.worker
+    made = []
+
+    def recording(token):
+        made.append(worker._default_client(token))
+        return made[-1]
+
+    worker._client_factory = recording
+    try:
+        assert post(client).status_code == 200
+    finally:
+        worker._client_factory = worker._default_client
+    assert [c.lane for c in made] == [CLICK]
+    assert worker.client(TOKEN).lane == BACKGROUND, "steps keep the background lane"
+
+
 def test_formats_and_dry_run_are_honoured(client, iconik, runner):
     post(client, path="/remove" + QUERY + "&formats=ORIGINAL,PPRO_PROXY&dry_run=true")
     step = runner.started[-1]

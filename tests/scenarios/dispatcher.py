@@ -170,9 +170,16 @@ class Dispatcher:
         self._server.shutdown()
         self._server.server_close()
 
-    def reset(self) -> None:
-        """Forget pending tasks, records and faults (names stay reserved, as in Cloud Tasks)."""
+    def reset(self, timeout: float = 10.0) -> None:
+        """Forget pending tasks, records and faults (names stay reserved, as in Cloud Tasks).
+
+        Deliveries still in flight finish first (for up to ``timeout`` seconds): a step may
+        answer a moment after its job ended, and its record must not land in the next test's.
+        """
+        deadline = time.monotonic() + timeout
         with self._lock:
+            while self._in_flight and time.monotonic() < deadline:
+                self._lock.wait(0.05)
             self._ready.clear()
             self.records = Records()
             self.faults = Faults()
