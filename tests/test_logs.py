@@ -30,9 +30,17 @@ log = logging.getLogger("tests.logs")
 
 @pytest.fixture
 def restore_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[logging.Logger]:
+    """The plugin's logging as a fresh process has it, whatever tests ran before here.
+
+    Other tests register values to redact (a fake token named "token", say) and may leave the
+    plugin's handler on the root logger (``import main`` sets it up): here neither may count.
+    """
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     monkeypatch.setattr(logs, "_handler", None)
+    monkeypatch.setattr(logs, "_secrets", logs._Secrets())
+    root.handlers[:] = [h for h in handlers
+                        if not any(isinstance(f, logs.ContextFilter) for f in h.filters)]
     yield root
     root.handlers[:] = handlers
     root.setLevel(level)
