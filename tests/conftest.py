@@ -19,7 +19,7 @@ import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from b2_iconik import iconik
-from b2_iconik.logs import RedactionFilter
+from b2_iconik.logs import JsonLineHandler, RedactionFilter
 from tests import figures, leaks
 
 
@@ -87,19 +87,14 @@ def _no_secret_leaks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     plugin would have written. Being session-scoped and autouse, this is set up first and
     torn down last: after the plugin servers stopped and the sandbox handed over its log.
     """
-    import google.cloud.logging_v2 as cloud_logging
-    from google.cloud.logging_v2.handlers.structured_log import StructuredLogHandler
-
-    cloud_logging._instrumentation_emitted = True  # as setup_logging: no diagnostic line
-
     path = tmp_path_factory.mktemp("leaks") / "in-process-log.jsonl"
     root = logging.getLogger()
     level = root.level
     with open(path, "w") as stream:
-        handler = StructuredLogHandler(stream=stream)
+        handler = JsonLineHandler(stream)
         # The plugin's redaction, as its own handler has it. Not its ContextFilter: that sets
         # record.trace, which a test's own handler (with another project) must set itself.
-        handler.filters.insert(0, RedactionFilter())
+        handler.addFilter(RedactionFilter())
         root.addHandler(handler)
         root.setLevel(min(level, logging.INFO))
         try:

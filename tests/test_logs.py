@@ -1,8 +1,7 @@
 """Structured logging (b2_iconik.logs): JSON lines, job id and trace, trace headers, redaction.
 
 ``setup_logging`` writes to a buffer here; a fixture puts the root logger's handlers and level
-back after each test. google-cloud-logging writes a one-off "diagnostic" line (instrumentation
-info, no ``message``) the first time its handler emits in a process; the tests skip that line.
+back after each test.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from b2_iconik.logs import log_context, redact, setup_logging, trace_from_header
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACE_KEY = "logging.googleapis.com/trace"
-DIAGNOSTIC_KEY = "logging.googleapis.com/diagnostic"
 
 log = logging.getLogger("tests.logs")
 
@@ -54,10 +52,10 @@ def buffer(restore_root: logging.Logger) -> io.StringIO:
 
 
 def lines(buf: io.StringIO) -> list[dict[str, Any]]:
-    """Every line written, parsed (each must be one JSON object), without the diagnostic one."""
+    """Every line written, parsed (each must be one JSON object)."""
     parsed = [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
     assert all(isinstance(p, dict) for p in parsed)
-    return [p for p in parsed if DIAGNOSTIC_KEY not in p]
+    return parsed
 
 
 def secret_value() -> str:
@@ -310,3 +308,44 @@ def test_a_value_registered_again_is_kept_over_older_ones() -> None:
     registry.add(others[2])
     assert registry.scrub(active) == "[redacted]"
     assert registry.scrub(others[0]) == others[0]  # the oldest unused one went instead
+
+
+def test_an_entry_has_cloud_loggings_fields(buffer: io.StringIO) -> None:
+    log.warning("look", extra={"json_fields": {"asset_id": "A"}})
+    (written,) = lines(buffer)
+    assert written["severity"] == "WARNING" and written["message"] == "look"
+    assert written["asset_id"] == "A"
+    assert written["logging.googleapis.com/labels"] == {"python_logger": "tests.logs"}
+    where = written["logging.googleapis.com/sourceLocation"]
+    assert where["file"].endswith("test_logs.py") and where["function"] == (
+        "test_an_entry_has_cloud_loggings_fields")
+    assert "httpRequest" not in written  # no request being answered
+
+
+def test_an_entry_inside_a_request_names_it(buffer: io.StringIO) -> None:
+    import flask
+
+    app = flask.Flask("t")
+    with app.test_request_context("/remove?x=1", method="POST",
+                                  headers={"User-Agent": "iconik"}):
+        log.info("answering")
+    (written,) = lines(buffer)
+    assert written["httpRequest"] == {"requestMethod": "POST",
+                                      "requestUrl": "http://localhost/remove?x=1",
+                                      "userAgent": "iconik", "protocol": "HTTP/1.1"}
+
+
+def test_importing_main_loads_no_google_client_library() -> None:
+    """Cold starts: Secret Manager, Cloud Tasks and gRPC are imported when first needed."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {"ICONIK_ID": "app", "ICONIK_URL": "http://127.0.0.1:9", "PATH": "",
+           "BZ_SHARED_SECRET": "a-secret-of-the-test", "FORMAT_NAMES": "ORIGINAL"}
+    code = ("import sys, main; print(sorted(m for m in sys.modules "
+            "if m.startswith(('google.', 'grpc', 'cryptography'))))")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    assert out.strip().splitlines()[-1] == "['google.cloud']"
