@@ -147,8 +147,11 @@ def test_remove_checks_again_through_a_delayed_task(sb, queued_server, queue: Di
     assert on_storage(sb, ids.b2_wrong_size[0], ids.ll_storage_id)
     for asset in ids.b2_missing:  # verified by a re-check that ran after the copies closed
         assert not on_storage(sb, asset, ids.ll_storage_id)
-    later = [d for d in queue.deliveries(CHUNK) if d.started > released]
-    assert later, "no re-check was delivered after the copies to B2 were released"
+    # The round that verified them read after the release; it may have started just before
+    # it (the next round is queued as soon as the one that saw the copies held ends), and the
+    # queue records a delivery once the function has answered, after the job's end.
+    wait_for(lambda: any(d.ended > released for d in queue.deliveries(CHUNK)),
+             what="a re-check delivered after the copies to B2 were released")
     assert terminal_patches(sb, job_id) == 1
     assert sb.token not in queued_server["log"].read_text()
 
