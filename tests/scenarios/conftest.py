@@ -264,11 +264,19 @@ def click(server: dict, operation: str, ids: SeedResult, selection: dict, token:
 
 
 def wait_for_job(sb: Sandbox, job_id: str, timeout: float = 30) -> dict:
-    """Poll the sandbox until the job ends; fail the test if it does not in time."""
+    """Poll the sandbox until the job ends; fail the test if it does not in time.
+
+    The sandbox logs a request once it has answered it, a moment after the job's status
+    changed: so also wait (a few seconds at most) for the ending PATCH to be in its log, which
+    the tests count.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = sb.state.job(job_id)
         if job["status"] in TERMINAL:
+            logged = time.monotonic() + 5
+            while not terminal_patches(sb, job_id) and time.monotonic() < logged:
+                time.sleep(0.02)
             return job
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not end: {sb.state.job(job_id)}")

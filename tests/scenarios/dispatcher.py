@@ -137,6 +137,9 @@ class Dispatcher:
         self.records = Records()
         self.issuer = Issuer()
         self._names: dict[str, float] = {}  # name -> reserved until (inf while it exists)
+        #: Tasks created since the last reset: the emulator still holds older ones for later
+        #: (an END check a minute on, a watchdog), which belong to a test that has ended.
+        self._since_reset: set[str] = set()
         self._ready: list[tuple[float, int, Task]] = []
         self._order = itertools.count()
         self._lock = threading.Condition()
@@ -171,7 +174,8 @@ class Dispatcher:
         self._server.server_close()
 
     def reset(self, timeout: float = 10.0) -> None:
-        """Forget pending tasks, records and faults (names stay reserved, as in Cloud Tasks).
+        """Forget pending tasks (those the emulator holds for later too), records and faults;
+        names stay reserved, as in Cloud Tasks.
 
         Deliveries still in flight finish first (for up to ``timeout`` seconds): a step may
         answer a moment after its job ended, and its record must not land in the next test's.
@@ -181,6 +185,7 @@ class Dispatcher:
             while self._in_flight and time.monotonic() < deadline:
                 self._lock.wait(0.05)
             self._ready.clear()
+            self._since_reset.clear()
             self.records = Records()
             self.faults = Faults()
 
@@ -204,6 +209,7 @@ class Dispatcher:
                 self.records.refused.append((short, refusal))
                 return {"error": refusal, "message": f"Task size too large or refused ({size})"}
             self._names[name] = float("inf")
+            self._since_reset.add(name)
             self.records.created.append((short, kind, size))
         return {}
 
@@ -215,6 +221,8 @@ class Dispatcher:
         task = Task(data["name"], data["queue"], data["url"], data["headers"],
                     base64.b64decode(data["body"]), data.get("eta"), data.get("oidc"))
         with self._lock:
+            if data["name"] not in self._since_reset:
+                return  # an earlier test's task, due only now: its world is gone
             self.records.bodies.append(task.body)
         hold = self.faults.delay(task) if self.faults.delay and self.faults.only(task) else 0.0
         self._push(task, time.time() + hold)
