@@ -164,10 +164,10 @@ def _keep_end(client: JobsApi, job_id: str) -> None:
     Whichever progress write lands last is followed by this check, so the end has the last word.
     """
     job = client.get_job(job_id)
-    if not is_terminal(job):
+    if job is None or not is_terminal(job):
         return
-    ended = ((job or {}).get("metadata") or {}).get("ended")
-    if isinstance(ended, dict) and any((job or {}).get(k) != v for k, v in ended.items()):
+    ended = (job.get("metadata") or {}).get("ended")
+    if isinstance(ended, dict) and any(job.get(k) != v for k, v in ended.items()):
         log.info("a progress update landed after job %s ended: putting its end back", job_id)
         client.update_job(job_id, **ended)
 

@@ -46,14 +46,13 @@ class TasksEmulator:
         )
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        #: The key that seals users' tokens in tasks: one per emulator, as one per deployment.
+        self.token_key = secrets.token_hex(32)
 
     @property
     def host(self) -> str:
         """``host:port`` for ``CLOUD_TASKS_EMULATOR_HOST``."""
         return f"127.0.0.1:{self.port}"
-
-    #: A fresh sealing key per run, as make deploy makes one per deployment.
-    token_key = secrets.token_hex(32)
 
     def plugin_env(self, plugin_port: int) -> dict[str, str]:
         """The variables that put a plugin on this queue."""
@@ -62,8 +61,7 @@ class TasksEmulator:
             "TASKS_URL": f"http://127.0.0.1:{plugin_port}/",
             "CLOUD_TASKS_EMULATOR_HOST": self.host,
             "TASKS_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
-            # The key that seals users' tokens in task bodies (Secret Manager's bz-task-key).
-            "TASKS_TOKEN_KEY": self.token_key,
+            "TASKS_TOKEN_KEY": self.token_key,  # Secret Manager's bz-task-key, deployed
         }
 
     def __enter__(self) -> TasksEmulator:

@@ -518,9 +518,9 @@ def _index(n: int) -> st.SearchStrategy[int]:
 def reach(state: State, assets: list[str], collections: list[str], searches: list[str]) -> set[str]:
     """The assets a selection reaches: the test's own walk of the catalogue (cycles included)."""
     found = set(assets)
-    todo, seen = list(collections), set()
-    while todo:
-        collection_id = todo.pop()
+    unvisited, seen = list(collections), set()
+    while unvisited:
+        collection_id = unvisited.pop()
         if collection_id in seen:
             continue
         seen.add(collection_id)
@@ -528,7 +528,7 @@ def reach(state: State, assets: list[str], collections: list[str], searches: lis
             if kind == "assets":
                 found.add(child)
             else:
-                todo.append(child)
+                unvisited.append(child)
     for search_id in searches:
         found.update(state.saved_searches[search_id]["asset_ids"])
     return found
