@@ -72,6 +72,11 @@ class FakeIconik:
         with self._lock:
             return [copy.deepcopy(j) for j in self.jobs.values() if j.get("parent_id") == parent_id]
 
+    def jobs_about(self, object_id: str) -> list[Json]:
+        with self._lock:
+            return [copy.deepcopy(j) for j in reversed(self.jobs.values())
+                    if j.get("object_id") == object_id]
+
     def started_jobs(self) -> list[Json]:
         with self._lock:
             return [copy.deepcopy(j) for j in self.jobs.values()
