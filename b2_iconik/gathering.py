@@ -79,10 +79,11 @@ class Source:
 
     @property
     def label(self) -> str:
-        """In words, for titles and logs: "automation: remove-when-approved"."""
-        if self.policy:
-            return f"automation: {self.policy}"
-        return "automation, as the application"
+        """In words, for titles and logs, e.g. "automation: remove-when-approved, as the
+        application" (the plugin acted with its own token) or "automation: remove-when-approved"
+        (with the token the request carried)."""
+        named = f"automation: {self.policy}" if self.policy else "automation"
+        return f"{named}, as the application" if self.application else named
 
     @property
     def acting(self) -> str:
@@ -296,8 +297,10 @@ class Gatherer:
         Raises:
             Exception: the queue refused the CLOSE step (the job is then ended FAILED).
         """
+        runner = jobs.CLOUD_TASKS if self.settings.tasks_queue else jobs.IN_PROCESS
         job_id = jobs.create_batch(client, window.operation, window.options, window.source.label,
-                                   _batch_metadata(window), window.object_id,
+                                   {**_batch_metadata(window), "runner": runner},
+                                   window.object_id,
                                    clock_text(window.end + window.grace))
         step = Step(window.operation, job_id, window.options, token, kind=CLOSE,
                     not_before=window.end + window.grace, trace=trace, source=window.source.label)

@@ -67,7 +67,9 @@ def test_two_instances_share_one_batch_each_with_its_own_ledger(settings):
     [close] = queue.of_kind(CLOSE)
     assert close.job_id == first.job_id and close.not_before == START + 90
     batch = iconik.jobs[first.job_id]
-    assert batch["title"] == "Remove assets from LucidLink (automation: remove-when-approved)"
+    assert batch["title"] == (
+        "Remove assets from LucidLink (automation: remove-when-approved, as the application)")
+    assert batch["metadata"]["runner"] == jobs.IN_PROCESS
     assert batch["metadata"]["acting"] == "application"
 
 
@@ -189,7 +191,8 @@ def test_closing_starts_one_action_of_every_asset_once(settings):
     assert expand.selection is not None
     assert sorted(expand.selection.asset_ids) == [asset(1), asset(2), asset(3)]
     job = iconik.jobs[batch]
-    assert job["title"] == "Remove 3 assets from LucidLink (automation: remove-when-approved)"
+    assert job["title"] == (
+        "Remove 3 assets from LucidLink (automation: remove-when-approved, as the application)")
     assert job["metadata"]["closed"] is True
     assert all(j["status"] == "FINISHED" for j in iconik.child_jobs(batch))
     close(iconik, queue, settings, START + 91)  # delivered again: nothing new

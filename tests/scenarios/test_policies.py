@@ -62,6 +62,15 @@ def app_queued(sandbox: Sandbox, emulator: str, dispatcher: Any,
                             ICONIK_TOKEN=APP_TOKEN, **GATHER)
 
 
+@pytest.fixture(scope="module")
+def app_queued_too(sandbox: Sandbox, emulator: str, dispatcher: Any,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A second instance on the same queue (its own process, memory and URL)."""
+    log_path = tmp_path_factory.mktemp("policies-queued-2") / "plugin.log"
+    yield from serve_queued(sandbox, emulator, log_path, free_port(), dispatcher,
+                            ICONIK_TOKEN=APP_TOKEN, **GATHER)
+
+
 @pytest.fixture
 def sbx(sb: Sandbox) -> Sandbox:
     """The sandbox, accepting the plugin's application token too."""
@@ -127,7 +136,8 @@ def test_a_burst_without_tokens_is_one_job_acting_as_the_application(sbx, app_se
     for job_id in job_ids:
         job = wait_for_job(sbx, job_id, timeout=WAIT_SECONDS + 30)
         assert job["status"] == "FINISHED", job["message"]
-        assert job["title"].endswith("from LucidLink (automation: remove-when-approved)")
+        assert job["title"].endswith(
+            "from LucidLink (automation: remove-when-approved, as the application)")
         assert job["metadata"]["acting"] == "application"
         assert terminal_patches(sbx, job_id) == 1
     assert removed(sbx, ids, ids.asset_ids) == ids.asset_ids
@@ -143,6 +153,7 @@ def test_bulk_with_the_users_token_is_gathered_too(sbx, app_server):
     job = wait_for_job(sbx, answer.json()["job_id"], timeout=WAIT_SECONDS + 30)
     assert job["status"] == "FAILED"  # the two without a B2 copy stay, named
     assert job["metadata"]["acting"] == "the token it carried"
+    assert job["title"] == "Remove 12 assets from LucidLink (automation: remove-when-approved)"
     assert removed(sbx, ids, ids.asset_ids) == good(ids)
     for asset in ids.b2_wrong_size:
         assert asset in job["message"]
@@ -156,7 +167,8 @@ def test_a_collection_from_an_automation_runs_as_its_own_job(sbx, app_server):
     assert "gathered" not in answer.json()
     job = wait_for_job(sbx, answer.json()["job_id"], timeout=WAIT_SECONDS + 30)
     assert job["status"] == "FINISHED", job["message"]
-    assert job["title"] == "Remove 10 assets from LucidLink (automation: remove-when-approved)"
+    assert job["title"] == (
+        "Remove 10 assets from LucidLink (automation: remove-when-approved, as the application)")
     assert removed(sbx, ids, ids.asset_ids) == ids.asset_ids
 
 
@@ -256,3 +268,24 @@ def test_close_steps_delivered_twice_at_once_start_the_work_once(sbx, app_queued
     settle(queue)
     twins = [d for d in queue.deliveries("close") if d.twin]
     assert twins and all(d.status == 200 for d in twins)
+
+
+def test_two_instances_gather_one_burst_into_one_batch_a_window(sbx, app_queued, app_queued_too,
+                                                                 queue):
+    ids = seed(sbx, assets=24, on_ll=1.0, b2_missing=0, b2_wrong_size=0, b2_bad_status=0)
+    servers = [app_queued, app_queued_too]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(
+            lambda n: automation(servers[n % 2], "remove", ids,
+                                 {"asset_ids": [ids.asset_ids[n % 24]]}), range(36)))
+    assert {a.status_code for a in answers} == {200}
+    windows = {a.json()["starts_at"] for a in answers}
+    job_ids = {a.json()["job_id"] for a in answers}
+    assert len(job_ids) == len(windows)  # one batch a window, whichever instance was asked
+    for job_id in job_ids:
+        job = wait_for_job(sbx, job_id, timeout=WAIT_SECONDS + 40)
+        assert job["status"] == "FINISHED", job["message"]
+    assert removed(sbx, ids, ids.asset_ids) == ids.asset_ids
+    assert all(count == 1 for count in endings(sbx).values())
+    ledgers = [j for j in plugin_jobs(sbx) if j["metadata"].get("part") == "gathered"]
+    assert len(ledgers) >= 2  # each instance wrote its own
