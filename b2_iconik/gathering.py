@@ -45,7 +45,7 @@ from typing import Any
 
 from b2_iconik import jobs, plan, tally
 from b2_iconik.config import Settings
-from b2_iconik.errors import IconikError, IconikHTTPError, PluginError
+from b2_iconik.errors import IconikError, IconikHTTPError, IconikUnavailable, PluginError
 from b2_iconik.iconik import IconikClient, Json
 from b2_iconik.payload import ActionOptions, CustomAction
 from b2_iconik.runners import Queue
@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 #: The most assets one ledger part lists (its metadata is rewritten whole on each write).
 PART_CAP = 250
+#: How many windows a request tries to join before it is answered "try again" (iconik slow).
+JOIN_ATTEMPTS = 3
 #: How long an instance looks for a batch another instance is creating before making its own.
 FIND_SECONDS = 3.0
 #: ``object_id`` namespace of batch jobs (a fixed UUID: the same on every instance).
@@ -226,10 +228,11 @@ class Gatherer:
         """Write the assets into the open batch of their kind, creating it if needed.
 
         Raises:
-            IconikError: iconik could not record them (nothing was accepted).
-            Exception: the queue refused the batch's CLOSE step.
+            IconikError: iconik could not record them (nothing was accepted); also when each of
+                JOIN_ATTEMPTS windows closed before the write was done.
+            Exception: the queue could not take a name or the batch's CLOSE step.
         """
-        while True:
+        for _ in range(JOIN_ATTEMPTS):
             window = Window.at(operation, options, source, token, self.clock(),
                                self.settings.gather_seconds)
             here = self._window(window)
@@ -240,6 +243,9 @@ class Gatherer:
                 log.info("a gathering window closed while joining it: trying the next one")
                 continue
             return Joined(job_id, window.end + window.grace)
+        raise IconikUnavailable(
+            f"iconik was too slow to record the request within {JOIN_ATTEMPTS} gathering windows"
+        )
 
     # -- the batch's job -----------------------------------------------------------------------
 

@@ -316,6 +316,11 @@ class Plugin:
                 if problem.status == 401:
                     raise PayloadError("auth_token", f"iconik refused it: {problem}") from None
                 raise
+            except (IconikError, PayloadError):
+                raise
+            except Exception as problem:  # the queue: a name or the batch's CLOSE step
+                log.exception("could not gather a request: %s", type(problem).__name__)
+                return error(503, "could not start the work; try again", **{"Retry-After": "30"})
         starts = gathering.clock_text(joined.closes_at)
         with log_context(job_id=joined.job_id):
             log.info("gathered %s of %s from %s, acting with %s, into batch %s (starts %s)",
