@@ -143,6 +143,7 @@ class PluginServer:
             "REMOVE_WAIT_SECONDS": str(WAIT_SECONDS),
             "REMOVE_RECHECK_SECONDS": "0.2",
             "ICONIK_MAX_RPS": "300",
+            "GATHER_SECONDS": "1",  # automations' requests start a second or two later
             "PYTHONUNBUFFERED": "1",
             **extra,
         }

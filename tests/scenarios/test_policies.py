@@ -3,7 +3,8 @@
 An automation's request may carry the user's token, an application's, or none; name one asset
 (ASSET), many (BULK) or a collection; arrive by the thousand. The plugin serves each, gathers
 bursts into one job per window, and keeps the safety rule. The plugin here runs with an
-application token of its own (``ICONIK_TOKEN``) and one-second gathering windows, in-process
+application token of its own (``ICONIK_TOKEN``) and one-second gathering windows (as every
+end-to-end plugin has: ``GATHER_SECONDS=1``), in-process
 and on the Cloud Tasks emulator.
 """
 
@@ -40,7 +41,6 @@ from tests.scenarios.test_cloud_tasks_faults import settle
 pytestmark = pytest.mark.e2e
 
 APP_TOKEN = "app-token-" + secrets.token_hex(8)
-GATHER = {"GATHER_SECONDS": "1"}
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
@@ -49,7 +49,7 @@ def app_server(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> It
     """The plugin with an application token of its own, steps in-process."""
     leaks.secret(APP_TOKEN)
     log_path = tmp_path_factory.mktemp("policies") / "plugin.log"
-    yield from serve_plugin(sandbox, log_path, free_port(), ICONIK_TOKEN=APP_TOKEN, **GATHER)
+    yield from serve_plugin(sandbox, log_path, free_port(), ICONIK_TOKEN=APP_TOKEN)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def app_queued(sandbox: Sandbox, emulator: str, dispatcher: Any,
     leaks.secret(APP_TOKEN)
     log_path = tmp_path_factory.mktemp("policies-queued") / "plugin.log"
     yield from serve_queued(sandbox, emulator, log_path, free_port(), dispatcher,
-                            ICONIK_TOKEN=APP_TOKEN, **GATHER)
+                            ICONIK_TOKEN=APP_TOKEN)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def app_queued_too(sandbox: Sandbox, emulator: str, dispatcher: Any,
     """A second instance on the same queue (its own process, memory and URL)."""
     log_path = tmp_path_factory.mktemp("policies-queued-2") / "plugin.log"
     yield from serve_queued(sandbox, emulator, log_path, free_port(), dispatcher,
-                            ICONIK_TOKEN=APP_TOKEN, **GATHER)
+                            ICONIK_TOKEN=APP_TOKEN)
 
 
 @pytest.fixture
