@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 #: The most assets one ledger part lists (its metadata is rewritten whole on each write).
 PART_CAP = 250
+#: How long this instance remembers whose a token is (and that iconik accepted it).
+IDENTITY_SECONDS = 300.0
 #: How many windows a request tries to join before it is answered "try again" (iconik slow).
 JOIN_ATTEMPTS = 3
 #: How long an instance looks for a batch another instance is creating before making its own.
@@ -97,8 +99,8 @@ class Window:
     """One gathering window: what is gathered, from whom, and when.
 
     Attributes:
-        identity: the acting token's fingerprint (requests acting as different users never
-            share a batch), or "application".
+        identity: "application", or the iconik user the request's token belongs to
+            (requests acting as different users never share a batch).
     """
 
     operation: str
@@ -110,10 +112,9 @@ class Window:
 
     @classmethod
     def at(
-        cls, operation: str, options: ActionOptions, source: Source, token: str, now: float,
+        cls, operation: str, options: ActionOptions, source: Source, identity: str, now: float,
         seconds: float,
     ) -> Window:
-        identity = "application" if source.application else _fingerprint(token)
         return cls(operation, options, source, identity, (now // seconds) * seconds, seconds)
 
     @property
@@ -212,6 +213,7 @@ class Gatherer:
         self.clock = clock
         self.sleep = sleep
         self._open: dict[str, _Open] = {}
+        self._identities: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def join(
@@ -232,8 +234,9 @@ class Gatherer:
                 JOIN_ATTEMPTS windows closed before the write was done.
             Exception: the queue could not take a name or the batch's CLOSE step.
         """
+        identity = "application" if source.application else self._identity(client, token)
         for _ in range(JOIN_ATTEMPTS):
-            window = Window.at(operation, options, source, token, self.clock(),
+            window = Window.at(operation, options, source, identity, self.clock(),
                                self.settings.gather_seconds)
             here = self._window(window)
             try:
@@ -246,6 +249,29 @@ class Gatherer:
         raise IconikUnavailable(
             f"iconik was too slow to record the request within {JOIN_ATTEMPTS} gathering windows"
         )
+
+    def _identity(self, client: IconikClient, token: str) -> str:
+        """Whose token this is: the iconik user it belongs to, asked once per token.
+
+        An automation may send a new token with every request (the sandbox does): gathering
+        by token would then make a batch per request. Asking iconik also checks the token
+        before anything is written with it.
+
+        Raises:
+            IconikHTTPError: 401 when iconik refuses the token.
+        """
+        key = _fingerprint(token)
+        with self._lock:
+            known = self._identities.get(key)
+            if known is not None and known[1] > self.clock():
+                return known[0]
+        user = client.check_token().get("user_id")
+        identity = f"user-{user}" if isinstance(user, str) and user else key
+        with self._lock:
+            if len(self._identities) > 10_000:
+                self._identities.clear()
+            self._identities[key] = (identity, self.clock() + IDENTITY_SECONDS)
+        return identity
 
     # -- the batch's job -----------------------------------------------------------------------
 
@@ -534,7 +560,7 @@ def _batch_metadata(window: Window) -> dict[str, object]:
 
 
 def _fingerprint(token: str) -> str:
-    return "user-" + hashlib.sha256(token.encode()).hexdigest()[:16]
+    return "token-" + hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def clock_text(when: float) -> str:

@@ -81,9 +81,31 @@ def test_other_sources_users_and_windows_get_batches_of_their_own(settings):
     c = join(g, iconik, queue, [asset(1)], operation="add").job_id
     d = g.join(iconik, queue, "remove", OPTIONS, Source("remove-when-approved"),  # type: ignore[arg-type]
                "a-users-token", (asset(1),)).job_id
+    iconik.user_of_token = "u2"
+    f = g.join(iconik, queue, "remove", OPTIONS, Source("remove-when-approved"),  # type: ignore[arg-type]
+               "another-users-token", (asset(1),)).job_id
     clock.now += 60
     e = join(g, iconik, queue, [asset(1)]).job_id
-    assert len({a, b, c, d, e}) == 5
+    assert len({a, b, c, d, e, f}) == 6
+
+
+def test_new_tokens_of_one_user_share_a_batch_and_each_is_checked_once(settings):
+    iconik, queue, clock = FakeIconik(), FakeQueue(), Clock()
+    g = Gatherer(settings, clock, clock.sleep)
+    policy = Source("remove-when-approved")
+    joined = {g.join(iconik, queue, "remove", OPTIONS, policy, f"token-{n % 3}",  # type: ignore[arg-type]
+                     (asset(n),)).job_id for n in range(9)}
+    assert len(joined) == 1
+    assert iconik.token_checks == 3
+
+
+def test_a_token_iconik_refuses_writes_nothing(settings):
+    iconik, queue, clock = FakeIconik(), FakeQueue(), Clock()
+    iconik.refuse_token = True
+    with pytest.raises(IconikHTTPError):
+        Gatherer(settings, clock, clock.sleep).join(
+            iconik, queue, "remove", OPTIONS, Source("p"), "bad-token", (asset(1),))  # type: ignore[arg-type]
+    assert iconik.jobs == {} and queue.steps == []
 
 
 def test_requests_that_arrive_together_are_written_in_one_call(settings):
@@ -165,7 +187,7 @@ def test_a_ledger_part_deleted_by_hand_is_written_again_whole(settings):
 
 def test_an_instance_that_claimed_the_batch_and_died_is_replaced(settings):
     iconik, queue, clock = FakeIconik(), FakeQueue(), Clock()
-    window = gathering.Window.at("remove", OPTIONS, POLICY, "app-token", clock(), 60)
+    window = gathering.Window.at("remove", OPTIONS, POLICY, "application", clock(), 60)
     queue.claim(window.name)  # taken by an instance that never made the batch
     joined = join(Gatherer(settings, clock, clock.sleep), iconik, queue, [asset(1)])
     assert clock.now >= START + 5 + gathering.FIND_SECONDS

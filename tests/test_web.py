@@ -620,6 +620,8 @@ def automations(app_module, client, iconik):
     main.plugin.gatherer = Gatherer(main.plugin.settings)
     iconik.get(f"{ICONIK}/API/jobs/v1/jobs/", json={"objects": [], "page": 1, "pages": 1})
     iconik.patch(f"{ICONIK}/API/jobs/v1/jobs/{JOB}/", json={"id": JOB})
+    iconik.get(f"{ICONIK}/API/auth/v1/auth/token/",
+               json={"user_id": "u0000000-0000-4000-8000-000000000001"})
     yield main.plugin
     main.plugin.app_token = StaticAppToken(None)
 
