@@ -29,6 +29,7 @@ from deploy import gcloud as gcloud_module
 from deploy.cli import main
 from deploy.settings import (
     APIS,
+    APP_TOKEN_NAME,
     DERIVED_ENV,
     QUEUE_FLAGS,
     QUEUE_ROLES,
@@ -147,17 +148,19 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Any) -> Clou
 
 
 def run(cloud: Cloud, *argv: str, answer: str = "") -> tuple[int, str, str]:
-    """main() for one command; neither secret's value ever shows in its output.
+    """main() for one command; no secret's value, nor the iconik token, ever shows in its output.
 
-    The task key goes nowhere but Secret Manager, so the session's leak watch looks for it too
-    (the shared secret does go to iconik, in the actions' headers).
+    The task key and the iconik token (which bz-iconik-token holds) go nowhere but Secret
+    Manager and iconik, so the session's leak watch looks for them too (the shared secret does
+    go to iconik, in the actions' headers).
     """
     out, err = io.StringIO(), io.StringIO()
     command, *rest = argv
     status = main([command, "--env-file", str(cloud.env_yaml), *rest], out, err, lambda q: answer)
-    for value in cloud.secrets() + cloud.task_keys():
+    hidden = cloud.task_keys() + cloud.secrets(APP_TOKEN_NAME) + [cloud.iconik.token]
+    for value in cloud.secrets() + hidden:
         assert value not in out.getvalue() and value not in err.getvalue()
-    for value in cloud.task_keys():
+    for value in hidden:
         leaks.secret(value)
     return status, out.getvalue(), err.getvalue()
 
@@ -181,6 +184,7 @@ FRESH = [
     f"secrets create {TASK_KEY_NAME}",
     f"secrets get-iam-policy {TASK_KEY_NAME}",
     f"secrets add-iam-policy-binding {TASK_KEY_NAME}",
+    f"secrets describe {APP_TOKEN_NAME}",
     "tasks queues describe b2-iconik",
     "tasks queues create b2-iconik",
     "tasks queues get-iam-policy b2-iconik",
@@ -309,8 +313,9 @@ def test_a_second_run_changes_nothing(cloud: Cloud) -> None:
     assert json.dumps(cloud.world(), sort_keys=True) == before
     assert json.dumps(plugin_actions(cloud), sort_keys=True) == actions
     summary = out.split("Summary (done):")[1].split("Function URL")[0]
-    outcomes = re.findall(r"^  .*?\s{2,}(\S+)", summary, re.M)
-    assert outcomes and set(outcomes) == {"unchanged"}
+    outcomes = re.findall(r"^  (.*?)\s{2,}(\S+)", summary, re.M)
+    assert (f"secret {APP_TOKEN_NAME}", "absent") in outcomes
+    assert outcomes and {o for w, o in outcomes if APP_TOKEN_NAME not in w} == {"unchanged"}
 
 
 def test_what_changed_is_updated_and_nothing_else(cloud: Cloud) -> None:
@@ -665,7 +670,7 @@ def test_undeploy_with_delete_secret_deletes_both_secrets(cloud: Cloud) -> None:
     argv = ["undeploy", "--env-file", str(cloud.env_yaml), "--skip-actions", "--delete-secret"]
     status = main(argv, out, err, ask)
     assert status == 0, err.getvalue()
-    assert f"the secrets {SECRET_NAME} and {TASK_KEY_NAME}." in prompts[0]
+    assert f"the secrets {SECRET_NAME}, {TASK_KEY_NAME} and {APP_TOKEN_NAME}." in prompts[0]
     assert cloud.changes() == [
         "functions delete iconik-handler",
         "tasks queues delete b2-iconik",
@@ -676,15 +681,15 @@ def test_undeploy_with_delete_secret_deletes_both_secrets(cloud: Cloud) -> None:
     assert cloud.world()["secrets"] == {}
     for name in (SECRET_NAME, TASK_KEY_NAME):
         assert re.search(rf"secret {name}\s+deleted", out.getvalue())
+    assert re.search(rf"secret {APP_TOKEN_NAME}\s+absent", out.getvalue())
 
 
-def test_undeploy_help_names_both_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+def test_undeploy_help_names_every_secret(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["undeploy", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
-    assert f"delete the secrets {SECRET_NAME} and {TASK_KEY_NAME} too (both kept by default)" in (
-        shown
-    )
+    names = f"{SECRET_NAME}, {TASK_KEY_NAME} and {APP_TOKEN_NAME}"
+    assert f"delete the secrets {names} too (all kept by default)" in shown
 
 
 def test_undeploy_dry_run_calls_nothing(cloud: Cloud) -> None:
