@@ -11,9 +11,7 @@ and on the Cloud Tasks emulator.
 from __future__ import annotations
 
 import json
-import secrets
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,55 +25,17 @@ from tests.scenarios.conftest import (
     WAIT_SECONDS,
     click,
     endings,
-    free_port,
     on_storage,
     plugin_jobs,
     seed,
-    serve_plugin,
-    serve_queued,
+    settle,
     terminal_patches,
     wait_for_job,
 )
-from tests.scenarios.test_cloud_tasks_faults import settle
 
 pytestmark = pytest.mark.e2e
 
-APP_TOKEN = "app-token-" + secrets.token_hex(8)
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
-
-
-@pytest.fixture(scope="module")
-def app_server(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """The plugin with an application token of its own, steps in-process."""
-    leaks.secret(APP_TOKEN)
-    log_path = tmp_path_factory.mktemp("policies") / "plugin.log"
-    yield from serve_plugin(sandbox, log_path, free_port(), ICONIK_TOKEN=APP_TOKEN)
-
-
-@pytest.fixture(scope="module")
-def app_queued(sandbox: Sandbox, emulator: str, dispatcher: Any,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """The same on the Cloud Tasks emulator."""
-    leaks.secret(APP_TOKEN)
-    log_path = tmp_path_factory.mktemp("policies-queued") / "plugin.log"
-    yield from serve_queued(sandbox, emulator, log_path, free_port(), dispatcher,
-                            ICONIK_TOKEN=APP_TOKEN)
-
-
-@pytest.fixture(scope="module")
-def app_queued_too(sandbox: Sandbox, emulator: str, dispatcher: Any,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """A second instance on the same queue (its own process, memory and URL)."""
-    log_path = tmp_path_factory.mktemp("policies-queued-2") / "plugin.log"
-    yield from serve_queued(sandbox, emulator, log_path, free_port(), dispatcher,
-                            ICONIK_TOKEN=APP_TOKEN)
-
-
-@pytest.fixture
-def sbx(sb: Sandbox) -> Sandbox:
-    """The sandbox, accepting the plugin's application token too."""
-    sb.tokens.add(sb.app_id, APP_TOKEN)
-    return sb
 
 
 def automation(server: dict, operation: str, ids: SeedResult, selection: dict,
