@@ -84,9 +84,10 @@ def test_approving_assets_removes_them_whatever_the_requests_shape(sbx, app_serv
     assert all(count == 1 for count in endings(sbx).values())
 
 
-def test_approving_on_cloud_tasks_removes_them(sbx, app_queued, queue):
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "-".join(map(str, s.values())))
+def test_approving_on_cloud_tasks_removes_them(sbx, app_queued, queue, shape):
     ids = seed(sbx, assets=10, on_ll=1.0, b2_missing=0, b2_wrong_size=0, b2_bad_status=0)
-    remove_when_approved(sbx, app_queued, ids, token="none", context="ASSET")
+    remove_when_approved(sbx, app_queued, ids, **shape)
     for asset in ids.asset_ids:
         sbx.set_approval(asset, "APPROVED")
     jobs = wait_for_batches(sbx)

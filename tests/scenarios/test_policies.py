@@ -132,6 +132,16 @@ def test_a_collection_from_an_automation_runs_as_its_own_job(sbx, app_server):
     assert removed(sbx, ids, ids.asset_ids) == ids.asset_ids
 
 
+def test_a_collection_from_an_automation_on_cloud_tasks(sbx, app_queued, queue):
+    ids = seed(sbx, assets=8, on_ll=1.0, b2_missing=0, b2_wrong_size=0, b2_bad_status=0)
+    answer = automation(app_queued, "remove", ids,
+                        {"collection_ids": [ids.root_collection_id]}, context="COLLECTION")
+    assert answer.status_code == 200, answer.text
+    job = wait_for_job(sbx, answer.json()["job_id"], timeout=WAIT_SECONDS + 40)
+    assert job["status"] == "FINISHED", job["message"]
+    assert removed(sbx, ids, ids.asset_ids) == ids.asset_ids
+
+
 def test_no_token_and_no_application_token_is_refused_and_changes_nothing(sb, plugin_server):
     ids = seed(sb, assets=3, on_ll=1.0, b2_missing=0, b2_wrong_size=0, b2_bad_status=0)
     before = len(sb.requests)
