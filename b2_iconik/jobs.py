@@ -83,25 +83,13 @@ def create(
     Raises:
         IconikError: iconik would not create it (the action is then refused).
     """
-    job: dict[str, object] = {
-        "title": title(operation, selection.describe(), options.dry_run, source),
-        "type": "CUSTOM",
-        "custom_type": CUSTOM_TYPE,
-        "status": "STARTED",
-        "message": "Looking up the selected assets",
-        "progress_processed": 0,
-        "progress_total": len(selection.asset_ids),
-        "metadata": {
-            "operation": operation,
-            "b2_storage_id": options.b2_storage_id,
-            "ll_storage_id": options.ll_storage_id,
-            "formats": ",".join(options.formats),
-            "dry_run": options.dry_run,
-            "shards": shards,
-            "runner": runner,
-            **({"source": source} if source else {}),
-        },
-    }
+    job = _action_job(
+        title(operation, selection.describe(), options.dry_run, source),
+        "Looking up the selected assets",
+        len(selection.asset_ids),
+        {**_action_metadata(operation, options), "shards": shards, "runner": runner,
+         **({"source": source} if source else {})},
+    )
     target = _primary_object(selection)
     if target:
         job["object_type"], job["object_id"] = target
@@ -122,26 +110,41 @@ def create_batch(
     Its ``object_id`` is not an iconik object: it names the batches of one operation, storages
     and hour, so that every instance can find the batch it should join.
     """
-    job: dict[str, object] = {
-        "title": title(operation, "assets", options.dry_run, source),
+    job = _action_job(
+        title(operation, "assets", options.dry_run, source),
+        f"Gathering requests until {closes}",
+        0,
+        {**_action_metadata(operation, options), "shards": 1, **metadata},
+    )
+    job["object_id"] = object_id
+    return client.create_job(job)
+
+
+def _action_job(
+    job_title: str, message: str, total: int, metadata: dict[str, object]
+) -> dict[str, object]:
+    """The body of an action's job (a click's, or a batch's), STARTED."""
+    return {
+        "title": job_title,
         "type": "CUSTOM",
         "custom_type": CUSTOM_TYPE,
         "status": "STARTED",
-        "message": f"Gathering requests until {closes}",
+        "message": message,
         "progress_processed": 0,
-        "progress_total": 0,
-        "object_id": object_id,
-        "metadata": {
-            "operation": operation,
-            "b2_storage_id": options.b2_storage_id,
-            "ll_storage_id": options.ll_storage_id,
-            "formats": ",".join(options.formats),
-            "dry_run": options.dry_run,
-            "shards": 1,
-            **metadata,
-        },
+        "progress_total": total,
+        "metadata": metadata,
     }
-    return client.create_job(job)
+
+
+def _action_metadata(operation: str, options: ActionOptions) -> dict[str, object]:
+    """What an action's job records of its request, for its steps and its tally."""
+    return {
+        "operation": operation,
+        "b2_storage_id": options.b2_storage_id,
+        "ll_storage_id": options.ll_storage_id,
+        "formats": ",".join(options.formats),
+        "dry_run": options.dry_run,
+    }
 
 
 def create_part(
