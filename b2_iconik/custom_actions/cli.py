@@ -1,4 +1,6 @@
-"""The command line of ``b2-iconik-actions``: argparse, the three commands, the exit statuses.
+"""The command line of ``b2-iconik-actions``: argparse, the commands, the exit statuses.
+
+``create``, ``list`` and ``delete`` are here; the ``policy`` group is in :mod:`.policy_cli`.
 
 Each command reads its inputs, asks :mod:`.plan` what to do, prints it with :mod:`.render` and
 applies it through :mod:`.api`. Every expected failure ends here as one line on stderr and an exit
@@ -23,9 +25,10 @@ from b2_iconik.custom_actions.api import (
 )
 from b2_iconik.custom_actions.errors import UsageError
 from b2_iconik.custom_actions.plan import Change, plan_create, plan_delete
+from b2_iconik.custom_actions.policy_cli import add_policy_parser
 from b2_iconik.custom_actions.render import MASK, describe, render_table, summary
 from b2_iconik.errors import ConfigError, IconikError, IconikHTTPError, IconikUnavailable
-from b2_iconik.iconik import IconikClient
+from b2_iconik.iconik import AUTOMATIONS, IconikClient
 
 #: Shorter values are not masked inside error messages: they would garble the words.
 MIN_MASKED = 6
@@ -128,7 +131,7 @@ def _legacy_positionals(args: argparse.Namespace) -> tuple[str | None, str | Non
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: create, list, delete."""
+    """The command line: create, list, delete, and the policy group."""
     parser = argparse.ArgumentParser(
         prog="b2-iconik-actions",
         description=(
@@ -177,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("endpoint", metavar="ENDPOINT", help="the function's URL")
     delete.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     delete.set_defaults(func=cmd_delete)
+
+    add_policy_parser(sub)
     return parser
 
 
@@ -216,12 +221,28 @@ def _explain_http(error: IconikHTTPError) -> str:
             "iconik refused the token (401): check ICONIK_ID and ICONIK_TOKEN "
             "(an application token of this iconik domain, see ICONIK_URL)"
         )
+    if error.status == 403 and error.path.startswith(AUTOMATIONS):
+        return (
+            f"iconik denied {error.method} {error.path} (403): the application token's user "
+            f"needs the role {automation_role(error.method, error.path)}"
+        )
     if error.status == 403:
         return (
             f"iconik denied {error.method} {error.path} (403): the application token's user "
             "needs the rights to manage custom actions and read storages"
         )
     return f"iconik failed: {error}"
+
+
+def automation_role(method: str, path: str) -> str:
+    """The iconik role a call to the automations API needs (automations.md, section 4)."""
+    if "/runs/" in path:
+        return "can_run_automations"
+    if method == "GET":
+        return "can_read_automations"
+    if method == "DELETE":
+        return "can_delete_automations"
+    return "can_write_automations"
 
 
 def _fail(message: str) -> None:
