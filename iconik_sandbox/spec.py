@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 SPEC_DIR = Path(__file__).parent / "spec"
-SERVICES = ("files", "assets", "search", "jobs")
+SERVICES = ("files", "assets", "search", "jobs", "automations")
 
 
 @cache
 def load_spec(service: str) -> dict[str, Any]:
-    """The trimmed spec of one iconik service (``files``, ``assets``, ``search``, ``jobs``)."""
+    """The trimmed spec of one iconik service (``files``, ``assets``, ``search``, ``jobs``, ``automations``)."""
     return json.loads((SPEC_DIR / f"{service}.json").read_text())
 
 

@@ -35,7 +35,8 @@ SERVED: dict[str, dict[str, tuple[str, ...]]] = {
     "assets": {
         "/v1/assets/{asset_id}/": ("get",),
         "/v1/collections/{collection_id}/": ("get",),
-        "/v1/collections/{collection_id}/contents/": ("get",),
+        "/v1/collections/{collection_id}/contents/": ("get", "post"),
+        "/v1/{object_type}/{object_id}/approvals/": ("get", "put"),
         "/v1/custom_actions/": ("get",),
         "/v1/custom_actions/{context}/": ("get", "post"),
         "/v1/custom_actions/{context}/{action_id}/": ("get", "put", "patch", "delete"),
@@ -46,6 +47,17 @@ SERVED: dict[str, dict[str, tuple[str, ...]]] = {
     "jobs": {
         "/v1/jobs/": ("get", "post"),
         "/v1/jobs/{job_id}/": ("get", "patch"),
+    },
+    "automations": {
+        "/v1/automations/": ("get", "post"),
+        "/v1/automations/{automation_id}/": ("get", "put", "patch", "delete"),
+        "/v1/automations/{automation_id}/history/": ("post",),
+        "/v1/automations/{automation_id}/history/{object_type}/{object_id}/{version_id}/": (
+            "get",
+            "delete",
+        ),
+        "/v1/automations/{automation_id}/runs/": ("post",),
+        "/v1/automations/{automation_id}/runs/estimate/": ("get",),
     },
 }
 
