@@ -350,7 +350,7 @@ def test_list_shows_ours_with_health_and_estimate(registered: FakeIconik, capsys
     assert lines[0].split()[:6] == ["SLUG", "STATUS", "NAME", "TRIGGER", "ACTION", "ESTIMATE"]
     approved = next(line for line in lines if line.startswith(APPROVED))
     assert "ACTIVE" in approved and "review status APPROVED" in approved
-    assert "HEALTHY" in approved and f"  {ESTIMATE}  " in approved
+    assert "HEALTHY" in approved and approved.endswith(f"  {ESTIMATE}")
     unmodified = next(line for line in lines if line.startswith("remove-when-unmodified-30d"))
     assert "INACTIVE" in unmodified and "not modified for 30 days" in unmodified
     assert "FAILING: Connection timed out" in unmodified

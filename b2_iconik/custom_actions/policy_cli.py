@@ -54,6 +54,11 @@ from b2_iconik.iconik import IconikClient
 EXIT_OK = 0
 
 
+def _verb(verb: str, dry_run: bool) -> str:
+    """``created`` for what was done, ``would create`` for what a dry run would do."""
+    return f"would {verb}" if dry_run else f"{verb}d"
+
+
 # -- create --------------------------------------------------------------------------------------
 
 
@@ -72,7 +77,9 @@ def cmd_create(args: argparse.Namespace, out: TextIO) -> int:
         automations = our_automations(client.list_automations(), endpoint, policy.slug)
         print(f"policy {policy.slug}: {policy.name}", file=out)
         action_id = _ensure_action(client, actions, spec, policy, args.dry_run, out)
-        automation = _ensure_automation(client, automations, endpoint, policy, action_id, out)
+        automation = _ensure_automation(
+            client, automations, endpoint, policy, action_id, args.dry_run, out
+        )
         _estimate(client, automation, out)
         _follow_up(client, automation, args, endpoint, policy.slug, out)
     if args.dry_run:
@@ -162,26 +169,28 @@ def _ensure_automation(
     endpoint: str,
     policy: Policy,
     action_id: str,
+    dry_run: bool,
     out: TextIO,
 ) -> Json:
     """Create the automation INACTIVE, or update ours in place keeping its status; returns it."""
     wanted = desired_automation(endpoint, policy, action_id)
     if not mine:
         created = client.create_automation({**wanted, "status": "INACTIVE"})
-        print(f"automation: created {policy.name!r}, INACTIVE", file=out)
+        print(f"automation: {_verb('create', dry_run)} {policy.name!r}, INACTIVE", file=out)
         return {**wanted, "status": "INACTIVE", **created}
     first, *duplicates = mine
     fields = automation_differs(first, wanted)
     if fields:
         kept = {k: first[k] for k in KEPT_FIELDS if first.get(k) is not None}
         client.update_automation(str(first["id"]), {**wanted, **kept})
-        print(f"automation: updated {policy.name!r} (changes: {', '.join(fields)})", file=out)
+        changes = ", ".join(fields)
+        print(f"automation: {_verb('update', dry_run)} {policy.name!r} ({changes})", file=out)
         first = {**first, **wanted}
     else:
         print(f"automation: unchanged {policy.name!r}, {first.get('status')}", file=out)
     for duplicate in duplicates:
         client.delete_automation(str(duplicate["id"]))
-        print(f"automation: deleted a duplicate ({duplicate['id']})", file=out)
+        print(f"automation: {_verb('delete', dry_run)} a duplicate ({duplicate['id']})", file=out)
     return first
 
 
@@ -250,7 +259,9 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     header = ["SLUG", "STATUS", "NAME", "TRIGGER", "ACTION"]
     header += ["ESTIMATE"] if args.estimate else []
-    if rows:
+    if rows and endpoint:
+        print(table(header, [row[:-1] for row in rows]), file=out)
+    elif rows:
         print(table([*header, "ENDPOINT"], rows), file=out)
     active = sum(1 for a in automations if a.get("status") == "ACTIVE")
     print(f"\n{len(rows)} policy(ies), {active} active", file=out)
