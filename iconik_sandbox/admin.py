@@ -74,9 +74,12 @@ def seed_catalogue() -> Any:
 
 @bp.post("/reset")
 def reset() -> Any:
-    """Empty the catalogue, the records and the faults (credentials stay)."""
+    """Empty the catalogue, automations, records and faults; the clock and the delivery shapes
+    go back to their defaults (credentials stay)."""
     c = ctx()
+    c.automations.deliveries.reset()
     c.state.reset()
+    c.automations.reset()
     c.faults.clear()
     c.requests.clear()
     with c.lock:
@@ -94,14 +97,21 @@ def spec_violations() -> Any:
 
 @bp.post("/tokens")
 def add_token() -> Any:
-    """Register another ``{"app_id": ..., "token": ...}`` pair (``"lifetime"``: seconds)."""
+    """Register another ``{"app_id": ..., "token": ...}`` pair (``"lifetime"``: seconds,
+    ``"user_id"``: whose, ``"without_roles"``: roles it lacks, e.g. ``can_run_automations``)."""
     data = request.get_json(force=True, silent=True) or {}
     if not data.get("app_id") or not data.get("token"):
         return error(400, "give app_id and token")
     lifetime = data.get("lifetime")
     if lifetime is not None and not isinstance(lifetime, int | float):
         return error(400, "lifetime: give seconds")
-    ctx().tokens.add(data["app_id"], data["token"], lifetime)
+    without = data.get("without_roles", [])
+    if not isinstance(without, list) or not all(isinstance(r, str) for r in without):
+        return error(400, "without_roles: give a list of role names")
+    tokens = ctx().tokens
+    tokens.add(
+        data["app_id"], data["token"], lifetime, user_id=data.get("user_id"), without_roles=without
+    )
     return "", 204
 
 

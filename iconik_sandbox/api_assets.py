@@ -1,4 +1,5 @@
-"""The Assets service routes (``/API/assets/v1``): assets, collections, custom actions."""
+"""The Assets service routes (``/API/assets/v1``): assets, collections, approvals, custom
+actions."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from flask import Blueprint, jsonify, request
 
 from iconik_sandbox.errors import BadRequest
 from iconik_sandbox.paging import by_page
-from iconik_sandbox.routing import api_route, body, ctx
+from iconik_sandbox.routing import api_route, body, caller_user_id, ctx
+from iconik_sandbox.state import now_iso
 from iconik_sandbox.views import asset_view, content_view
 
 bp = Blueprint("assets", __name__)
@@ -41,6 +43,48 @@ def collection_contents(collection_id: str) -> Any:
         c.state.collection(collection_id)
         items = [item for item in c.state.contents[collection_id] if not kinds or item[0] in kinds]
         return jsonify(by_page(items, c.per_page_cap, lambda i: content_view(c.state, i)))
+
+
+@api_route(bp, S, "/v1/collections/{collection_id}/contents/", ["POST"])
+def add_collection_content(collection_id: str) -> Any:
+    """Add an asset to a collection (assets only); automations see it added."""
+    data = body()
+    _require(data, "object_id", "object_type")
+    if data["object_type"] != "assets":
+        raise BadRequest("object_type: the sandbox adds assets to collections, nothing else")
+    c = ctx()
+    with c.state.lock:
+        c.automations.add_to_collection(collection_id, data["object_id"])
+        answer = {**data, "collection_id": collection_id, "date_created": now_iso()}
+        return jsonify(answer), 201
+
+
+@api_route(bp, S, "/v1/{object_type}/{object_id}/approvals/", ["GET"])
+def get_approvals(object_type: str, object_id: str) -> Any:
+    """The asset's approval (one, by the sandbox's user), once one was set."""
+    c = ctx()
+    with c.state.lock:
+        _approvable(object_type, object_id)
+        items = [c.state.approvals[object_id]] if object_id in c.state.approvals else []
+        return jsonify(by_page(items, c.per_page_cap, copy.deepcopy))
+
+
+@api_route(bp, S, "/v1/{object_type}/{object_id}/approvals/", ["PUT"])
+def set_approval(object_type: str, object_id: str) -> Any:
+    """Set an asset's approval status; a change is an event for automations."""
+    data = body()
+    _require(data, "status")
+    c = ctx()
+    with c.state.lock:
+        _approvable(object_type, object_id)
+        record = c.automations.set_approval(object_id, data["status"], caller_user_id())
+        return jsonify(copy.deepcopy(record))
+
+
+def _approvable(object_type: str, object_id: str) -> None:
+    if object_type != "assets":
+        raise BadRequest("object_type: the sandbox keeps approvals of assets only")
+    ctx().state.asset(object_id)
 
 
 @api_route(bp, S, "/v1/custom_actions/", ["GET"])

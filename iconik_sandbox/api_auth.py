@@ -19,7 +19,7 @@ def _token_schema(app_id: str, token: str) -> dict[str, Any]:
     return {
         "token": token,
         "app_id": app_id,
-        "user_id": USER_ID,
+        "user_id": ctx().tokens.holder(app_id, token).user_id or USER_ID,
         "system_domain_id": SYSTEM_DOMAIN_ID,
         "expires": None if expires is None else datetime.fromtimestamp(expires, UTC).isoformat(),
         "date_created": now_iso(),
@@ -43,8 +43,8 @@ def new_token() -> Any:
     tokens = ctx().tokens
     if tokens.refused_renewals:
         return error(403, "Token creation is not allowed")
-    app_id, _ = _caller()
-    token, _ = tokens.renew(app_id)
+    app_id, caller = _caller()
+    token, _ = tokens.renew(app_id, like=caller)
     return jsonify(_token_schema(app_id, token)), 201
 
 

@@ -15,7 +15,15 @@ from typing import Any
 from flask import Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from iconik_sandbox import admin, api_assets, api_auth, api_files, api_jobs
+from iconik_sandbox import (
+    admin,
+    admin_automations,
+    api_assets,
+    api_auth,
+    api_automations,
+    api_files,
+    api_jobs,
+)
 from iconik_sandbox.errors import SandboxError
 from iconik_sandbox.recorder import RecordedRequest
 from iconik_sandbox.routing import SPEC_ROUTES, Context, ctx, error
@@ -26,7 +34,8 @@ def create_app(context: Context) -> Flask:
     app = Flask("iconik_sandbox")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["sandbox"] = context
-    for module in (api_files, api_assets, api_jobs, api_auth, admin):
+    modules = (api_files, api_assets, api_jobs, api_auth, api_automations)
+    for module in (*modules, admin, admin_automations):
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_after)

@@ -19,6 +19,12 @@ class BadRequest(SandboxError):
     status = 400
 
 
+class Forbidden(SandboxError):
+    """403: the token lacks a role the call needs."""
+
+    status = 403
+
+
 class NotFound(SandboxError):
     """404: the object does not exist (iconik also says this for a list page that does not)."""
 

@@ -11,13 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify, request
 
+from iconik_sandbox.automations import Automations
 from iconik_sandbox.copies import CopyEngine
+from iconik_sandbox.errors import Forbidden
 from iconik_sandbox.faults import Faults
 from iconik_sandbox.recorder import RequestLog
 from iconik_sandbox.spec import SpecValidator
-from iconik_sandbox.state import State
+from iconik_sandbox.state import USER_ID, State
 from iconik_sandbox.tokens import Tokens
 
 #: Flask rule -> (service, spec path), filled by :func:`api_route`.
@@ -26,12 +28,13 @@ SPEC_ROUTES: dict[str, tuple[str, str]] = {}
 
 @dataclass
 class Context:
-    """What the handlers share: state, faults, copies, settings and records."""
+    """What the handlers share: state, faults, copies, automations, settings and records."""
 
     state: State
     faults: Faults
     copies: CopyEngine
     requests: RequestLog
+    automations: Automations
     per_page_cap: int = 100
     validate: bool = True
     empty_lists_404: bool = False
@@ -49,6 +52,19 @@ class Context:
 def ctx() -> Context:
     """The sandbox context of the running app."""
     return current_app.extensions["sandbox"]
+
+
+def require_role(role: str) -> None:
+    """iconik's 403 unless the caller's token carries ``role``."""
+    app_id, token = request.headers.get("App-ID"), request.headers.get("Auth-Token")
+    if not ctx().tokens.has_role(app_id, token, role):
+        raise Forbidden(f"Missing required role: {role}")
+
+
+def caller_user_id() -> str:
+    """The user the caller's token acts for."""
+    app_id, token = request.headers.get("App-ID"), request.headers.get("Auth-Token")
+    return ctx().tokens.holder(app_id, token).user_id or USER_ID
 
 
 def api_route(

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
+import requests
 from werkzeug.serving import (
     BaseWSGIServer,
     ThreadedWSGIServer,
@@ -19,13 +20,15 @@ from werkzeug.serving import (
 )
 
 from iconik_sandbox.app import create_app
+from iconik_sandbox.automations import Automations, automation_body, custom_action
 from iconik_sandbox.copies import CopyEngine
+from iconik_sandbox.deliveries import Deliveries
 from iconik_sandbox.faults import Faults
 from iconik_sandbox.recorder import RequestLog
 from iconik_sandbox.routing import Context
 from iconik_sandbox.seed import Catalogue, SeedResult, seed
 from iconik_sandbox.spec import SpecValidator
-from iconik_sandbox.state import State
+from iconik_sandbox.state import Record, State
 from iconik_sandbox.tokens import Tokens
 
 DEFAULT_APP_ID = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
@@ -88,16 +91,19 @@ class Sandbox:
             self.faults = Faults(seed=fault_seed, **dict(faults or {}))
         self.requests = RequestLog()
         self.copies = CopyEngine(self.state, self.faults, copy_seconds)
+        tokens = Tokens(token_lifetime)
+        self.automations = Automations(self.state, Deliveries(self.state, tokens, app_id))
         self.context = Context(
             state=self.state,
             faults=self.faults,
             copies=self.copies,
             requests=self.requests,
+            automations=self.automations,
             per_page_cap=per_page_cap,
             validate=validate,
             empty_lists_404=empty_lists_404,
             validator=SpecValidator(),
-            tokens=Tokens(token_lifetime),
+            tokens=tokens,
         )
         self.add_token(self.app_id, self.token)
         self.app = create_app(self.context)
@@ -134,8 +140,10 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Stop serving and cancel pending copy timers (quick: no waiting on copies)."""
+        """Stop serving and cancel pending copy timers and automation deliveries (quick: no
+        waiting on copies or on requests in flight)."""
         self.copies.stop()
+        self.automations.deliveries.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -172,20 +180,95 @@ class Sandbox:
         """The accepted tokens: expire one (``expire``), refuse renewals, read expiries."""
         return self.context.tokens
 
-    def add_token(self, app_id: str, token: str, lifetime: float | None = None) -> None:
-        """Accept another App-ID/Auth-Token pair (e.g. a custom action's ``auth_token``)."""
-        self.context.tokens.add(app_id, token, lifetime)
+    def add_token(
+        self,
+        app_id: str,
+        token: str,
+        lifetime: float | None = None,
+        *,
+        user_id: str | None = None,
+        without_roles: Iterable[str] = (),
+    ) -> None:
+        """Accept another App-ID/Auth-Token pair (e.g. a custom action's ``auth_token``), of
+        ``user_id``, lacking ``without_roles`` (iconik's 403 on the calls that need them)."""
+        self.context.tokens.add(
+            app_id, token, lifetime, user_id=user_id, without_roles=without_roles
+        )
 
     def seed(self, catalogue: Catalogue | None = None) -> SeedResult:
         """Seed a catalogue (default ``Catalogue()``); returns the ids by category."""
         return seed(self.state, catalogue or Catalogue())
 
     def reset(self) -> None:
-        """Empty the catalogue and records and turn faults off (credentials stay)."""
+        """Empty the catalogue, automations and records, turn faults off and set the clock and
+        the delivery shapes back (credentials stay)."""
         self.copies.cancel_pending()  # they would otherwise land in the emptied catalogue
+        self.automations.deliveries.reset()
         self.state.reset()
+        self.automations.reset()
         self.faults.clear()
         self.requests.clear()
         self.context.tokens.refused_renewals = False
         with self.context.lock:
             self.context.spec_violations.clear()
+
+    # -- automations ---------------------------------------------------------------------------
+    def create_automation(
+        self,
+        name: str,
+        triggers: list[Record],
+        action_id: str,
+        *,
+        status: str = "ACTIVE",
+        context: str = "ASSET",
+        metadata_values: Mapping[str, Any] | None = None,
+    ) -> Record:
+        """Create an automation running custom action ``action_id`` through iconik's API, with
+        the default credentials; returns it. Build ``triggers`` with ``review_trigger``,
+        ``collection_trigger``, ``modified_trigger``, ``created_trigger`` (automations.py)."""
+        action = custom_action(action_id, context, metadata_values)
+        response = requests.post(
+            f"{self.url}/API/automations/v1/automations/",
+            json=automation_body(name, triggers, action, status),
+            headers=self.headers,
+            timeout=10,
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"automation refused: {response.status_code} {response.text}")
+        return response.json()
+
+    def set_delivery_shape(self, source: str | None = None, **fields: Any) -> dict[str, Any]:
+        """How automations call custom actions: ``token`` (user, app, none), ``context``
+        (ASSET, BULK), ``batch_size``; for ``source`` events or runs (None: both)."""
+        return self.automations.deliveries.set_shape(source, **fields)
+
+    def set_approval(self, asset_id: str, status: str = "APPROVED") -> Record:
+        """Set an asset's approval status, as a reviewer would (automations see a change)."""
+        return self.automations.set_approval(asset_id, status)
+
+    def add_to_collection(self, collection_id: str, *asset_ids: str) -> list[str]:
+        """Add assets to a collection, as a user would (automations see them added)."""
+        return self.automations.add_to_collection(collection_id, *asset_ids)
+
+    def advance_clock(self, days: float) -> int:
+        """Let ``days`` pass on the sandbox's clock and check the day-based triggers; returns
+        how many executions that started."""
+        return self.automations.advance_clock(days)
+
+    def wait_for_deliveries(self, timeout: float = 5.0) -> list[Record]:
+        """Wait until no automation request is pending; returns every delivery. Raises
+        TimeoutError when some are still pending after ``timeout`` seconds."""
+        deliveries = self.automations.deliveries
+        if not deliveries.wait_idle(timeout):
+            raise TimeoutError(f"{deliveries.pending} deliveries still pending after {timeout} s")
+        return deliveries.records()
+
+    @property
+    def deliveries(self) -> list[Record]:
+        """Every finished automation request: automation, assets, status, answer, job_id."""
+        return self.automations.deliveries.records()
+
+    @property
+    def automation_history(self) -> list[Record]:
+        """Every execution recorded (AutomationHistorySchema), oldest first."""
+        return self.automations.history_list()

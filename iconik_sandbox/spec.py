@@ -19,7 +19,7 @@ SERVICES = ("files", "assets", "search", "jobs", "automations")
 
 @cache
 def load_spec(service: str) -> dict[str, Any]:
-    """The trimmed spec of one iconik service (``files``, ``assets``, ``search``, ``jobs``, ``automations``)."""
+    """The trimmed spec of one iconik service (one of ``SERVICES``)."""
     return json.loads((SPEC_DIR / f"{service}.json").read_text())
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -22,6 +23,10 @@ Record = dict[str, Any]
 
 SYSTEM_DOMAIN_ID = "5a9b1f0e-2c3d-4e5f-8a6b-7c8d9e0f1a2b"
 USER_ID = "0d1e2f3a-4b5c-4d6e-8f7a-8b9c0d1e2f3a"
+#: The user an application token acts as (iconik gives each application token a service user).
+APP_USER_ID = "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918"
+DAY_SECONDS = 86_400.0
+APPROVAL_STATUSES = ("N/A", "REQUESTED", "APPROVED", "NOT_APPROVED", "MIXED")
 
 TERMINAL_JOB_STATUSES = frozenset(
     {"FINISHED", "FINISHED_WITH_WARNING", "FAILED", "ABORTED", "SKIPPED"}
@@ -72,6 +77,16 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def iso(epoch: float) -> str:
+    """Epoch seconds as iconik writes times."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def epoch(stamp: str) -> float:
+    """An iconik time string as epoch seconds."""
+    return datetime.fromisoformat(stamp).timestamp()
+
+
 def job_progress(job: Mapping[str, Any]) -> int:
     """iconik's read-only ``progress`` percentage, from processed/total."""
     total, done = job.get("progress_total") or 0, job.get("progress_processed") or 0
@@ -112,6 +127,25 @@ class State:
             self._files_of_set: dict[str, dict[str, None]] = {}
             self._children: dict[str, list[str]] = {}
             self._holders: dict[str, list[str]] = {}  # asset id -> collections holding it
+            #: asset id -> its approval status record (ApprovalBySchema); none means N/A
+            self.approvals: dict[str, Record] = {}
+            self._versions: dict[str, str] = {}  # asset id -> its current version id
+            #: seconds the sandbox's clock runs ahead of the wall clock (see ``advance_clock``)
+            self.clock_offset = 0.0
+
+    # -- the sandbox's clock -------------------------------------------------------------------
+    def now(self) -> float:
+        """The sandbox's time (epoch seconds): the wall clock plus what ``advance_clock`` added.
+        Asset dates and the automations' day-based triggers use it, so days can pass in a test."""
+        return time.time() + self.clock_offset
+
+    def advance_clock(self, days: float) -> float:
+        """Move the sandbox's clock ``days`` forward; returns the new time."""
+        if days < 0:
+            raise BadRequest("days: the clock only moves forward")
+        with self.lock:
+            self.clock_offset += days * DAY_SECONDS
+            return self.now()
 
     def new_id(self) -> str:
         """A fresh uuid; repeatable while ``seeded_ids`` is in effect."""
@@ -177,9 +211,9 @@ class State:
 
     # -- assets and formats --------------------------------------------------------------------
     def add_asset(self, title: str) -> Record:
-        """Create an asset (type ASSET, status ACTIVE)."""
+        """Create an asset (type ASSET, status ACTIVE), dated by the sandbox's clock."""
         with self.lock:
-            stamp = now_iso()
+            stamp = iso(self.now())
             asset: Record = {
                 "id": self.new_id(),
                 "title": title,
@@ -205,6 +239,47 @@ class State:
             if asset_id not in self.assets:
                 raise NotFound("Asset does not exist")
             return self.assets[asset_id]
+
+    def version_of(self, asset_id: str) -> str:
+        """The asset's current version id (automations run once per object and version)."""
+        with self.lock:
+            self.asset(asset_id)
+            return self._versions.setdefault(asset_id, self.new_id())
+
+    def new_version(self, asset_id: str) -> str:
+        """Give the asset a new version (and ``date_modified`` now); returns its id."""
+        with self.lock:
+            self.asset(asset_id)["date_modified"] = iso(self.now())
+            self._versions[asset_id] = self.new_id()
+            return self._versions[asset_id]
+
+    def touch_asset(self, asset_id: str, days_ago: float = 0.0) -> Record:
+        """Set the asset's ``date_modified`` to ``days_ago`` days before the sandbox's now."""
+        with self.lock:
+            asset = self.asset(asset_id)
+            asset["date_modified"] = iso(self.now() - days_ago * DAY_SECONDS)
+            return asset
+
+    def set_approval(self, asset_id: str, status: str, user_id: str = USER_ID) -> Record:
+        """Set an asset's approval status; returns the ApprovalBySchema record."""
+        if status not in APPROVAL_STATUSES:
+            raise BadRequest(f"status: must be one of {', '.join(APPROVAL_STATUSES)}")
+        with self.lock:
+            record: Record = {
+                "object_type": "assets",
+                "object_id": asset_id,
+                "version_id": self.version_of(asset_id),
+                "status": status,
+                "user": user_id,
+                "change_date": iso(self.now()),
+            }
+            self.approvals[asset_id] = record
+            return record
+
+    def approval_status(self, asset_id: str) -> str:
+        """The asset's approval status (N/A until one is set)."""
+        with self.lock:
+            return str(self.approvals.get(asset_id, {}).get("status", "N/A"))
 
     def add_format(self, asset_id: str, name: str) -> Record:
         """The asset's ACTIVE format of that name, created if it has none."""
@@ -468,12 +543,14 @@ class State:
                 raise NotFound("Collection does not exist")
             return self.collections[collection_id]
 
-    def add_to_collection(self, collection_id: str, *object_ids: str) -> None:
-        """Put assets (or collections) into a collection; an asset may be in several."""
+    def add_to_collection(self, collection_id: str, *object_ids: str) -> list[str]:
+        """Put assets (or collections) into a collection; an asset may be in several. Returns
+        the assets that were not in it before (what an automation sees as added)."""
         with self.lock:
             self.collection(collection_id)
             children = self.contents[collection_id]
             present = set(children)
+            added: list[str] = []
             for object_id in object_ids:
                 kind = "collections" if object_id in self.collections else "assets"
                 if kind == "assets":
@@ -483,6 +560,8 @@ class State:
                     present.add((kind, object_id))
                     if kind == "assets":
                         self._holders.setdefault(object_id, []).append(collection_id)
+                        added.append(object_id)
+            return added
 
     def collections_of(self, asset_id: str) -> list[str]:
         """Ids of the collections that directly hold the asset."""

@@ -65,3 +65,27 @@ def test_refresh_extends_the_same_token(sandbox: Sandbox, api) -> None:
     answer = api.put(TOKEN_PATH, json={})
     assert answer.status_code == 200 and answer.json()["token"] == sandbox.token
     assert sandbox.tokens.expires(sandbox.app_id, sandbox.token) >= before
+
+
+def test_tokens_carry_every_role_unless_told_otherwise() -> None:
+    tokens = Tokens()
+    tokens.add("app", "full")
+    tokens.add("app", "limited", user_id="u-2", without_roles=["can_run_automations"])
+    assert tokens.has_role("app", "full", "can_run_automations")
+    assert not tokens.has_role("app", "limited", "can_run_automations")
+    assert tokens.has_role("app", "limited", "can_read_automations")
+    tokens.refresh("app", "limited")  # a refresh keeps whose it is and what it lacks
+    renewed, _ = tokens.renew("app", like="limited")
+    for token in ("limited", renewed):
+        assert tokens.holder("app", token).user_id == "u-2"
+        assert not tokens.has_role("app", token, "can_run_automations")
+
+
+def test_token_check_names_its_user(sandbox: Sandbox) -> None:
+    sandbox.add_token(sandbox.app_id, "someone", user_id="11111111-1111-4111-8111-111111111111")
+    answer = requests.get(
+        sandbox.url + TOKEN_PATH,
+        headers={"App-ID": sandbox.app_id, "Auth-Token": "someone"},
+        timeout=5,
+    )
+    assert answer.json()["user_id"] == "11111111-1111-4111-8111-111111111111"
