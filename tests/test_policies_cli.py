@@ -1,13 +1,15 @@
 """``b2-iconik-actions policy ...``: policies as iconik automations, end to end through main(argv).
 
-The CLI runs in-process against a `responses` fake of iconik's custom-action, storage, collection
-and automations endpoints (the fake of tests/test_custom_actions.py, plus automations), which
-checks every automation body against iconik's own AutomationSchema (the sandbox's trimmed copy
-of the spec) and can refuse a call with 403 as iconik does when a role is missing.
+The CLI runs in-process against two iconiks: the project's sandbox (iconik_sandbox, a real server
+playing iconik's Automation engine: its estimates, its runs, its deliveries to the custom action's
+URL, its roles), and a `responses` fake of iconik's custom-action, storage, collection and
+automations endpoints, which checks every automation body against iconik's AutomationSchema.
+Both refuse a call with 403 when the token lacks the role the spec names for it.
 """
 
 from __future__ import annotations
 
+import abc
 import json
 import re
 import uuid
@@ -16,31 +18,97 @@ from typing import Any
 
 import pytest
 import responses
+from pytest_httpserver import HTTPServer
 
 from b2_iconik.custom_actions import policies
 from iconik_sandbox.spec import SpecValidator
-from tests import test_custom_actions
-from tests.test_custom_actions import ENDPOINT, OTHER_ENDPOINT, SECRET, FakeBackend, run
+from tests import leaks, test_custom_actions
+from tests.test_custom_actions import (
+    ENDPOINT,
+    OTHER_ENDPOINT,
+    SECRET,
+    Backend,
+    FakeBackend,
+    SandboxBackend,
+    run,
+)
 
 AUTOMATIONS = "/API/automations/v1/automations/"
 APPROVED = "remove-when-approved"
-ESTIMATE = 7
+SPEC = SpecValidator()  # one for the module: its validators are built once
 env = test_custom_actions.env  # the operator's environment, as for the other commands
+#: The calls each role of iconik's Automations API allows (automations.md, section 4), by
+#: (method, what): the listing, one automation, its estimate, its runs.
+ROLES: dict[str, set[tuple[str, str]]] = {
+    "can_read_automations": {("GET", "list"), ("GET", "item")},
+    "can_write_automations": {("POST", "list"), ("PUT", "item"), ("PATCH", "item")},
+    "can_delete_automations": {("DELETE", "item")},
+    "can_run_automations": {("GET", "runs/estimate"), ("POST", "runs")},
+}
 
 
-class FakeIconik(FakeBackend):
+def _foreign_automation(name: str, description: str, action_id: str) -> dict[str, Any]:
+    """An automation as someone else (or another deployment's tool) would have made it."""
+    return {
+        "name": name,
+        "description": description,
+        "status": "ACTIVE",
+        "triggers": [{"type": "REVIEW_STATUS_CHANGED", "parameters": {"statuses": ["MIXED"]}}],
+        "actions": [
+            {"type": "CUSTOM_ACTION", "parameters": {"action_id": action_id, "context": "ASSET"}}
+        ],
+    }
+
+
+class PolicyBackend(Backend):
+    """What the policy tests need of an iconik, beyond the custom actions."""
+
+    endpoint: str
+
+    @abc.abstractmethod
+    def automations(self) -> dict[str, dict[str, Any]]:
+        """The automations by id, as they are now."""
+
+    @abc.abstractmethod
+    def add_automation(self, name: str, description: str, action_id: str) -> str:
+        """Create an automation that is not the tool's; returns its id."""
+
+    @abc.abstractmethod
+    def add_collection(self, title: str) -> str:
+        """A collection (with assets in a sub-collection, where the backend counts them)."""
+
+    @abc.abstractmethod
+    def estimate(self, slug: str) -> int:
+        """The total iconik would estimate now for the policy of that slug."""
+
+    @abc.abstractmethod
+    def requests(self, method: str, suffix: str) -> list[tuple[str, Any]]:
+        """(path, body) of the automation requests of a method whose path ends with suffix."""
+
+    @abc.abstractmethod
+    def deny(self, role: str) -> None:
+        """From now on, the CLI's token lacks this role."""
+
+    def runs(self) -> list[str]:
+        """The ids of the automations the CLI ran on existing assets."""
+        return [path.rstrip("/").split("/")[-2] for path, _ in self.requests("POST", "/runs/")]
+
+
+class FakeIconik(FakeBackend, PolicyBackend):
     """The custom-action fake, plus collections and the Automations API (paged listing,
-    CRUD, estimate, runs), with a spec check of every body and 403s on demand."""
+    CRUD, estimate, runs), with a spec check of every body and 403s by role."""
+
+    TOTAL = 7
 
     def __init__(self, mock: responses.RequestsMock) -> None:
         super().__init__(mock)
-        self.automations: dict[str, dict[str, Any]] = {}
+        self.endpoint = ENDPOINT
+        self._automations: dict[str, dict[str, Any]] = {}
         self.collections: dict[str, dict[str, Any]] = {}
-        self.runs: list[str] = []
         self.sent: list[tuple[str, str, Any]] = []
         self.violations: list[str] = []
-        self.denied: set[tuple[str, str]] = set()  # (method, "list" | "item" | "runs" | ...)
-        self._spec = SpecValidator()
+        self.denied: set[tuple[str, str]] = set()
+        self._spec = SPEC
         prefix = re.escape(self.url)
         automations = re.compile(prefix + re.escape(AUTOMATIONS) + r".*")
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
@@ -48,28 +116,30 @@ class FakeIconik(FakeBackend):
         collections = re.compile(prefix + r"/API/assets/v1/collections/[^/]+/$")
         mock.add_callback("GET", collections, callback=self._on_collection)
 
+    def automations(self) -> dict[str, dict[str, Any]]:
+        return self._automations
+
+    def add_automation(self, name: str, description: str, action_id: str) -> str:
+        automation_id = str(uuid.uuid4())
+        self._automations[automation_id] = {
+            **_foreign_automation(name, description, action_id),
+            "id": automation_id,
+        }
+        return automation_id
+
     def add_collection(self, title: str) -> str:
         collection_id = str(uuid.uuid4())
         self.collections[collection_id] = {"id": collection_id, "title": title}
         return collection_id
 
-    def add_automation(self, name: str, description: str = "", action_id: str = "") -> str:
-        """An automation made by someone else (or another deployment's tool)."""
-        automation_id = str(uuid.uuid4())
-        self.automations[automation_id] = {
-            "id": automation_id,
-            "name": name,
-            "description": description,
-            "status": "ACTIVE",
-            "triggers": [{"type": "REVIEW_STATUS_CHANGED", "parameters": {"statuses": ["MIXED"]}}],
-            "actions": [
-                {
-                    "type": "CUSTOM_ACTION",
-                    "parameters": {"action_id": action_id or str(uuid.uuid4()), "context": "ASSET"},
-                }
-            ],
-        }
-        return automation_id
+    def estimate(self, slug: str) -> int:
+        return self.TOTAL
+
+    def requests(self, method: str, suffix: str) -> list[tuple[str, Any]]:
+        return [(p, b) for m, p, b in self.sent if m == method and p.endswith(suffix)]
+
+    def deny(self, role: str) -> None:
+        self.denied |= ROLES[role]
 
     def _on_collection(self, request: Any) -> tuple[int, dict[str, str], str]:
         collection_id = request.path_url.rstrip("/").rsplit("/", 1)[-1]
@@ -90,10 +160,10 @@ class FakeIconik(FakeBackend):
         if request.method != "GET":
             self._writes += 1
             self.sent.append((request.method, path, body))
-        return self._route(request, path, parts, kind, body)
+        return self._route(request, parts, kind, body)
 
     def _route(
-        self, request: Any, path: str, parts: list[str], kind: str, body: Any
+        self, request: Any, parts: list[str], kind: str, body: Any
     ) -> tuple[int, dict[str, str], str]:
         spec_path = "/v1/automations/" + ("{automation_id}/" if parts else "")
         if body is not None:
@@ -102,15 +172,14 @@ class FakeIconik(FakeBackend):
             return self._page(request)
         if kind == "list" and request.method == "POST":
             automation_id = str(uuid.uuid4())
-            self.automations[automation_id] = {**body, "id": automation_id}
-            return 201, {}, json.dumps(self.automations[automation_id])
-        found = self.automations.get(parts[0]) if parts else None
+            self._automations[automation_id] = {**body, "id": automation_id}
+            return 201, {}, json.dumps(self._automations[automation_id])
+        found = self._automations.get(parts[0]) if parts else None
         if found is None:
             return 404, {}, json.dumps({"errors": ["Automation not found"]})
         if kind == "runs/estimate" and request.method == "GET":
-            return 200, {}, json.dumps({"total": ESTIMATE, "facets": {}, "errors": []})
+            return 200, {}, json.dumps({"total": self.TOTAL, "facets": {}, "errors": []})
         if kind == "runs" and request.method == "POST":
-            self.runs.append(parts[0])
             return 202, {}, ""
         if kind == "item" and request.method in ("PUT", "PATCH"):
             if request.method == "PUT":
@@ -119,33 +188,93 @@ class FakeIconik(FakeBackend):
             found.update(body)
             return 200, {}, json.dumps(found)
         if kind == "item" and request.method == "DELETE":
-            del self.automations[parts[0]]
+            del self._automations[parts[0]]
             return 204, {}, ""
         return 200, {}, json.dumps(found)
 
     def _page(self, request: Any) -> tuple[int, dict[str, str], str]:
         """Two automations a page, so the CLI has to follow next_url."""
-        page = int(re.search(r"page=(\d+)", request.path_url + "page=1").group(1))  # type: ignore[union-attr]
-        objects = list(self.automations.values())
+        match = re.search(r"page=(\d+)", request.path_url)
+        page = int(match.group(1)) if match else 1
+        objects = list(self._automations.values())
         answer: dict[str, Any] = {"objects": objects[(page - 1) * 2 : page * 2], "page": page}
         if page * 2 < len(objects):
             answer["next_url"] = f"{self.url}{AUTOMATIONS}?page={page + 1}"
         return 200, {}, json.dumps(answer)
 
 
-@pytest.fixture
-def iconik(env: pytest.MonkeyPatch) -> Iterator[FakeIconik]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = FakeIconik(mock)
-        env.setenv("ICONIK_URL", fake.url)
-        yield fake
-        assert fake.violations == []
+class SandboxIconik(SandboxBackend, PolicyBackend):
+    """The sandbox, with assets its estimates count: two approved, one not modified for 40
+    days, two in a sub-collection of each collection added."""
+
+    def __init__(self, sandbox: Any, endpoint: str, env: pytest.MonkeyPatch) -> None:
+        super().__init__(sandbox)
+        self.endpoint, self.env = endpoint, env
+        state = sandbox.state
+        self.assets = [state.add_asset(f"asset {i}")["id"] for i in range(4)]
+        for asset_id in self.assets[:2]:
+            state.set_approval(asset_id, "APPROVED")
+        state.touch_asset(self.assets[3], days_ago=40)
+
+    def automations(self) -> dict[str, dict[str, Any]]:
+        return {a["id"]: a for a in self.sb.automations.all()}
+
+    def add_automation(self, name: str, description: str, action_id: str) -> str:
+        body = _foreign_automation(name, description, action_id)
+        return str(self.sb.automations.create(body, "someone")["id"])
+
+    def add_collection(self, title: str) -> str:
+        state = self.sb.state
+        collection_id = str(state.add_collection(title)["id"])
+        inner = state.add_collection("inside", parent_id=collection_id)["id"]
+        state.add_to_collection(inner, *self.assets[:2])
+        return collection_id
+
+    def estimate(self, slug: str) -> int:
+        if slug.startswith("remove-when-unmodified-"):
+            return 1 if int(slug.split("-")[-1].rstrip("d")) <= 40 else 0
+        return 2
+
+    def requests(self, method: str, suffix: str) -> list[tuple[str, Any]]:
+        return [
+            (r.path, r.body)
+            for r in self.sb.requests
+            if r.method == method and r.path.startswith(AUTOMATIONS) and r.path.endswith(suffix)
+        ]
+
+    def deny(self, role: str) -> None:
+        token = f"token-without-{role}-{uuid.uuid4().hex}"
+        leaks.secret(token)
+        self.sb.add_token(self.app_id, token, without_roles=[role])
+        self.env.setenv("ICONIK_TOKEN", token)
+
+
+@pytest.fixture(params=["sandbox", "fake"])
+def iconik(
+    request: pytest.FixtureRequest, env: pytest.MonkeyPatch, httpserver: HTTPServer
+) -> Iterator[PolicyBackend]:
+    """An iconik the CLI is pointed at; the sandbox's deliveries go to a local server."""
+    backend: PolicyBackend
+    if request.param == "sandbox":
+        server = pytest.importorskip("iconik_sandbox.server")
+        with server.Sandbox() as sandbox:
+            backend = SandboxIconik(sandbox, httpserver.url_for("/iconik_handler"), env)
+            test_custom_actions._point_at(env, backend)
+            yield backend
+            assert sandbox.spec_violations == []
+    else:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            mock.add_passthru(httpserver.url_for("/"))
+            fake = FakeIconik(mock)
+            test_custom_actions._point_at(env, fake)
+            yield fake
+            assert fake.violations == []
 
 
 @pytest.fixture
-def registered(iconik: FakeIconik, capsys: Any) -> FakeIconik:
-    """The ordinary actions of ENDPOINT are registered, with storages and two formats."""
-    argv = ("create", ENDPOINT, "--b2-storage", iconik.b2, "--ll-storage", iconik.ll)
+def registered(iconik: PolicyBackend, capsys: Any) -> PolicyBackend:
+    """The ordinary actions of the endpoint are registered, with storages and two formats."""
+    argv = ("create", iconik.endpoint, "--b2-storage", iconik.b2, "--ll-storage", iconik.ll)
     status, _, err = run(capsys, *argv, "--formats", "ORIGINAL,PPRO_PROXY")
     assert status == 0, err
     return iconik
@@ -155,12 +284,17 @@ def policy(capsys: Any, *argv: str) -> tuple[int, str, str]:
     return run(capsys, "policy", *argv)
 
 
-def policy_actions(backend: FakeIconik, slug: str | None = None) -> list[dict[str, Any]]:
-    return policies.policy_actions(backend.actions.values(), ENDPOINT, slug)
+def policy_actions(backend: PolicyBackend, slug: str | None = None) -> list[dict[str, Any]]:
+    return policies.policy_actions(backend.actions.values(), backend.endpoint, slug)
 
 
-def ours(backend: FakeIconik) -> list[dict[str, Any]]:
-    return policies.our_automations(backend.automations.values(), ENDPOINT)
+def ours(backend: PolicyBackend) -> list[dict[str, Any]]:
+    return policies.our_automations(backend.automations().values(), backend.endpoint)
+
+
+def the_one(backend: PolicyBackend) -> dict[str, Any]:
+    (automation,) = ours(backend)
+    return automation
 
 
 # -- create ---------------------------------------------------------------------------------------
@@ -184,51 +318,51 @@ def ours(backend: FakeIconik) -> list[dict[str, Any]]:
     ],
 )
 def test_create_makes_an_inactive_automation_and_its_own_action(
-    registered: FakeIconik,
+    registered: PolicyBackend,
     capsys: Any,
     argv: tuple[str, ...],
     slug: str,
     operation: str,
     trigger: dict[str, Any],
 ) -> None:
-    before = set(registered.actions)
-    status, out, err = policy(capsys, "create", ENDPOINT, *argv)
+    endpoint, before = registered.endpoint, set(registered.actions)
+    status, out, err = policy(capsys, "create", endpoint, *argv)
     assert status == 0, err
 
     (action,) = [a for k, a in registered.actions.items() if k not in before]
     assert action["context"] == "ASSET" and action["type"] == "POST"
     assert action["url"] == (
-        f"{ENDPOINT}/policies/{slug}/{operation}?b2_storage_id={registered.b2}"
+        f"{endpoint}/policies/{slug}/{operation}?b2_storage_id={registered.b2}"
         f"&ll_storage_id={registered.ll}&formats=ORIGINAL,PPRO_PROXY"
     )
     assert action["headers"] == {"x-bz-secret": SECRET}
     assert action["app_id"] == registered.app_id
 
-    (automation,) = registered.automations.values()
+    (automation,) = registered.automations().values()
     assert automation["status"] == "INACTIVE"
     assert automation["name"].startswith("B2 LucidLink: ")
-    assert slug in automation["description"] and ENDPOINT in automation["description"]
+    assert slug in automation["description"] and endpoint in automation["description"]
     assert automation["triggers"] == [trigger]
     assert automation["actions"] == [
         {"type": "CUSTOM_ACTION", "parameters": {"action_id": action["id"], "context": "ASSET"}}
     ]
-    assert f"estimate: {ESTIMATE} asset(s) match it now" in out
+    assert f"estimate: {registered.estimate(slug)} asset(s) match it now" in out
     assert "not active" in out
-    assert not [s for s in registered.sent if s[0] == "PATCH"]
-    assert registered.runs == []
+    assert registered.requests("PATCH", "/") == []
+    assert registered.runs() == []
 
 
 def test_create_when_added_to_a_collection_checks_it_exists(
-    registered: FakeIconik, capsys: Any
+    registered: PolicyBackend, capsys: Any
 ) -> None:
+    endpoint = registered.endpoint
     collection = registered.add_collection("Finishing")
-    status, _, err = policy(
-        capsys, "create", ENDPOINT, "add-when-in-collection", "--collection", collection
+    status, out, err = policy(
+        capsys, "create", endpoint, "add-when-in-collection", "--collection", collection
     )
     assert status == 0, err
     slug = f"add-when-in-collection-{collection.replace('-', '')[:8]}"
-    (automation,) = registered.automations.values()
-    assert automation["triggers"] == [
+    assert the_one(registered)["triggers"] == [
         {
             "type": "OBJECT_ADDED_TO_COLLECTION",
             "parameters": {
@@ -238,40 +372,50 @@ def test_create_when_added_to_a_collection_checks_it_exists(
             },
         }
     ]
-    assert "Finishing" in automation["name"]
+    assert "Finishing" in the_one(registered)["name"]
+    assert f"estimate: {registered.estimate(slug)} asset(s)" in out
     (action,) = policy_actions(registered, slug)
-    assert action["url"].startswith(f"{ENDPOINT}/policies/{slug}/add?")
+    assert action["url"].startswith(f"{endpoint}/policies/{slug}/add?")
 
     writes = registered.writes()
     missing = str(uuid.uuid4())
     status, _, err = policy(
-        capsys, "create", ENDPOINT, "add-when-in-collection", "--collection", missing
+        capsys, "create", endpoint, "add-when-in-collection", "--collection", missing
     )
     assert status == 2
     assert f"--collection {missing}: iconik has no such collection" in err
     assert registered.writes() == writes
 
 
-def test_create_again_is_unchanged_and_sends_nothing(registered: FakeIconik, capsys: Any) -> None:
-    assert policy(capsys, "create", ENDPOINT, APPROVED)[0] == 0
-    before, writes = json.dumps(registered.automations), registered.writes()
-    status, out, _ = policy(capsys, "create", ENDPOINT, APPROVED)
+def test_create_again_is_unchanged_and_sends_nothing(
+    registered: PolicyBackend, capsys: Any
+) -> None:
+    assert policy(capsys, "create", registered.endpoint, APPROVED)[0] == 0
+    before, writes = json.dumps(registered.automations()), registered.writes()
+    status, out, _ = policy(capsys, "create", registered.endpoint, APPROVED)
     assert status == 0
     assert "custom action: unchanged" in out and "automation: unchanged" in out
     assert registered.writes() == writes
-    assert json.dumps(registered.automations) == before
+    assert json.dumps(registered.automations()) == before
 
 
 def test_create_with_other_parameters_updates_ours_in_place(
-    registered: FakeIconik, capsys: Any
+    registered: PolicyBackend, capsys: Any
 ) -> None:
-    assert policy(capsys, "create", ENDPOINT, APPROVED, "--activate")[0] == 0
+    endpoint = registered.endpoint
+    assert policy(capsys, "create", endpoint, APPROVED, "--activate")[0] == 0
     (action,) = policy_actions(registered)
-    (automation,) = ours(registered)
-    automation["name"] = "renamed by hand in iconik"
+    automation = the_one(registered)
+    registered.automations()[automation["id"]]["name"] = "renamed by hand in iconik"
 
     status, out, err = policy(
-        capsys, "create", ENDPOINT, APPROVED, "--formats", "ORIGINAL", "--ll-storage",
+        capsys,
+        "create",
+        endpoint,
+        APPROVED,
+        "--formats",
+        "ORIGINAL",
+        "--ll-storage",
         registered.other,
     )
     assert status == 0, err
@@ -279,23 +423,22 @@ def test_create_with_other_parameters_updates_ours_in_place(
     assert [a["id"] for a in policy_actions(registered)] == [action["id"]]
     updated = policy_actions(registered)[0]["url"]
     assert f"ll_storage_id={registered.other}" in updated and updated.endswith("formats=ORIGINAL")
-    (again,) = ours(registered)
+    again = the_one(registered)
     assert again["id"] == automation["id"]
     assert again["name"] == "B2 LucidLink: remove from LucidLink when approved"
     assert again["status"] == "ACTIVE"  # an update keeps the status
 
 
 def test_dry_run_prints_the_requests_and_sends_no_write(
-    registered: FakeIconik, capsys: Any
+    registered: PolicyBackend, capsys: Any
 ) -> None:
     writes = registered.writes()
-    argv = ("create", ENDPOINT, "remove-when-unmodified", "--days", "14", "--dry-run")
+    argv = ("create", registered.endpoint, "remove-when-unmodified", "--days", "14", "--dry-run")
     status, out, err = policy(capsys, *argv, "--activate", "--run-existing")
     assert status == 0, err
     assert registered.writes() == writes
-    assert registered.automations == {} and policy_actions(registered) == []
-    lines = out.splitlines()
-    sent = [line for line in lines if line.startswith("would send ")]
+    assert registered.automations() == {} and policy_actions(registered) == []
+    sent = [line for line in out.splitlines() if line.startswith("would send ")]
     assert [line.split()[2:4] for line in sent] == [
         ["POST", "/API/assets/v1/custom_actions/ASSET/"],
         ["POST", AUTOMATIONS],
@@ -304,31 +447,58 @@ def test_dry_run_prints_the_requests_and_sends_no_write(
     ]
     assert '"x-bz-secret": "****"' in sent[0]
     assert '"days_since_modified": 14' in sent[1] and '"status": "INACTIVE"' in sent[1]
+    assert "automation: would create" in out
     assert "dry run: nothing was changed" in out
 
 
-def test_activate_and_run_existing_only_when_asked(registered: FakeIconik, capsys: Any) -> None:
-    status, out, _ = policy(capsys, "create", ENDPOINT, APPROVED, "--activate")
+def test_activate_and_run_existing_only_when_asked(
+    registered: PolicyBackend, capsys: Any
+) -> None:
+    endpoint = registered.endpoint
+    status, out, _ = policy(capsys, "create", endpoint, APPROVED, "--activate")
     assert status == 0
-    (automation,) = ours(registered)
+    automation = the_one(registered)
     assert automation["status"] == "ACTIVE"
-    assert ("PATCH", f"{AUTOMATIONS}{automation['id']}/", {"status": "ACTIVE"}) in registered.sent
+    path = f"{AUTOMATIONS}{automation['id']}/"
+    assert registered.requests("PATCH", "/") == [(path, {"status": "ACTIVE"})]
     assert out.index("estimate:") < out.index("status: INACTIVE -> ACTIVE")
-    assert registered.runs == []
+    assert registered.runs() == []
 
-    status, out, _ = policy(capsys, "create", ENDPOINT, APPROVED, "--run-existing")
+    status, out, _ = policy(capsys, "create", endpoint, APPROVED, "--run-existing")
     assert status == 0
-    assert registered.runs == [automation["id"]]
+    assert registered.runs() == [automation["id"]]
     assert "existing assets" in out
+
+
+def test_a_run_reaches_the_policy_url_with_the_secret(
+    iconik: PolicyBackend, capsys: Any, httpserver: HTTPServer
+) -> None:
+    """In the sandbox, a run delivers to ENDPOINT/policies/SLUG/remove as the plugin expects."""
+    if not isinstance(iconik, SandboxIconik):
+        pytest.skip("the fake runs nothing")
+    endpoint = iconik.endpoint
+    argv = ("create", endpoint, "--b2-storage", iconik.b2, "--ll-storage", iconik.ll)
+    assert run(capsys, *argv)[0] == 0
+    path = f"/iconik_handler/policies/{APPROVED}/remove"
+    httpserver.expect_request(path, method="POST").respond_with_json({"job_id": "j-1"})
+    assert policy(capsys, "create", endpoint, APPROVED, "--run-existing")[0] == 0
+
+    deliveries = iconik.sb.wait_for_deliveries()
+    assert [d["status"] for d in deliveries] == [200] * len(deliveries), deliveries
+    requests = [request for request, _ in httpserver.log]
+    assert {r.headers["x-bz-secret"] for r in requests} == {SECRET}
+    assert {r.args["b2_storage_id"] for r in requests} == {iconik.b2}
+    delivered = [asset for r in requests for asset in r.get_json()["asset_ids"]]
+    assert sorted(delivered) == sorted(iconik.assets[:2])  # the two approved assets
 
 
 # -- list, estimate, activate, run, delete -------------------------------------------------------
 
 
-def _others(backend: FakeIconik) -> tuple[str, str, str]:
+def _others(backend: PolicyBackend) -> tuple[str, str, str]:
     """Someone's own automation, and another deployment's policy with its custom action."""
-    mine = backend.add_automation("Archive after approval", "made by hand")
     action = backend.add("ASSET", f"{OTHER_ENDPOINT}/policies/{APPROVED}/remove")
+    mine = backend.add_automation("Archive after approval", "made by hand", action)
     theirs = backend.add_automation(
         "B2 LucidLink: remove from LucidLink when approved",
         policies.description(OTHER_ENDPOINT, APPROVED),
@@ -337,20 +507,21 @@ def _others(backend: FakeIconik) -> tuple[str, str, str]:
     return mine, theirs, action
 
 
-def test_list_shows_ours_with_health_and_estimate(registered: FakeIconik, capsys: Any) -> None:
+def test_list_shows_ours_with_health_and_estimate(registered: PolicyBackend, capsys: Any) -> None:
+    endpoint = registered.endpoint
     _others(registered)
-    assert policy(capsys, "create", ENDPOINT, APPROVED, "--activate")[0] == 0
-    assert policy(capsys, "create", ENDPOINT, "remove-when-unmodified", "--days", "30")[0] == 0
+    assert policy(capsys, "create", endpoint, APPROVED, "--activate")[0] == 0
+    assert policy(capsys, "create", endpoint, "remove-when-unmodified", "--days", "30")[0] == 0
     (failing,) = policy_actions(registered, "remove-when-unmodified-30d")
     registered.fail(failing["id"], "Connection timed out")
 
-    status, out, _ = policy(capsys, "list", ENDPOINT, "--estimate")
+    status, out, _ = policy(capsys, "list", endpoint, "--estimate")
     assert status == 0
     lines = out.splitlines()
-    assert lines[0].split()[:6] == ["SLUG", "STATUS", "NAME", "TRIGGER", "ACTION", "ESTIMATE"]
+    assert lines[0].split() == ["SLUG", "STATUS", "NAME", "TRIGGER", "ACTION", "ESTIMATE"]
     approved = next(line for line in lines if line.startswith(APPROVED))
     assert "ACTIVE" in approved and "review status APPROVED" in approved
-    assert "HEALTHY" in approved and approved.endswith(f"  {ESTIMATE}")
+    assert "HEALTHY" in approved and approved.endswith(f"  {registered.estimate(APPROVED)}")
     unmodified = next(line for line in lines if line.startswith("remove-when-unmodified-30d"))
     assert "INACTIVE" in unmodified and "not modified for 30 days" in unmodified
     assert "FAILING: Connection timed out" in unmodified
@@ -361,84 +532,87 @@ def test_list_shows_ours_with_health_and_estimate(registered: FakeIconik, capsys
     assert status == 0 and OTHER_ENDPOINT in out and "3 policy(ies)" in out
 
 
-def test_estimate_activate_deactivate_and_run_by_slug(registered: FakeIconik, capsys: Any) -> None:
+def test_estimate_activate_deactivate_and_run_by_slug(
+    registered: PolicyBackend, capsys: Any
+) -> None:
+    endpoint = registered.endpoint
     _others(registered)
-    assert policy(capsys, "create", ENDPOINT, APPROVED)[0] == 0
-    (automation,) = ours(registered)
+    assert policy(capsys, "create", endpoint, APPROVED)[0] == 0
+    automation_id = the_one(registered)["id"]
 
-    status, out, _ = policy(capsys, "estimate", ENDPOINT, APPROVED)
-    assert status == 0 and out.strip() == f"{APPROVED}: {ESTIMATE} asset(s) match it now"
+    status, out, _ = policy(capsys, "estimate", endpoint, APPROVED)
+    expected = f"{APPROVED}: {registered.estimate(APPROVED)} asset(s) match it now"
+    assert status == 0 and out.strip() == expected
 
-    assert policy(capsys, "activate", ENDPOINT, APPROVED)[0] == 0
-    assert automation["status"] == "ACTIVE"
-    status, out, _ = policy(capsys, "activate", ENDPOINT, APPROVED)
+    assert policy(capsys, "activate", endpoint, APPROVED)[0] == 0
+    assert the_one(registered)["status"] == "ACTIVE"
+    status, out, _ = policy(capsys, "activate", endpoint, APPROVED)
     assert status == 0 and "already ACTIVE" in out
-    assert policy(capsys, "deactivate", ENDPOINT, APPROVED)[0] == 0
-    assert automation["status"] == "INACTIVE"
+    assert policy(capsys, "deactivate", endpoint, APPROVED)[0] == 0
+    assert the_one(registered)["status"] == "INACTIVE"
 
     writes = registered.writes()
-    assert policy(capsys, "run", ENDPOINT, APPROVED, "--dry-run")[0] == 0
-    assert registered.runs == [] and registered.writes() == writes
-    assert policy(capsys, "run", ENDPOINT, APPROVED)[0] == 0
-    assert registered.runs == [automation["id"]]
+    assert policy(capsys, "run", endpoint, APPROVED, "--dry-run")[0] == 0
+    assert registered.runs() == [] and registered.writes() == writes
+    assert policy(capsys, "run", endpoint, APPROVED)[0] == 0
+    assert registered.runs() == [automation_id]
 
 
-def test_delete_removes_only_ours(registered: FakeIconik, capsys: Any) -> None:
+def test_delete_removes_only_ours(registered: PolicyBackend, capsys: Any) -> None:
+    endpoint = registered.endpoint
     mine, theirs, their_action = _others(registered)
-    assert policy(capsys, "create", ENDPOINT, APPROVED)[0] == 0
-    assert policy(capsys, "create", ENDPOINT, "remove-when-unmodified", "--days", "30")[0] == 0
+    assert policy(capsys, "create", endpoint, APPROVED)[0] == 0
+    assert policy(capsys, "create", endpoint, "remove-when-unmodified", "--days", "30")[0] == 0
     ordinary = {k for k, a in registered.actions.items() if "/policies/" not in a["url"]}
 
     writes = registered.writes()
-    status, out, _ = policy(capsys, "delete", ENDPOINT, APPROVED, "--dry-run")
+    status, out, _ = policy(capsys, "delete", endpoint, APPROVED, "--dry-run")
     assert status == 0 and out.count("would delete") == 2
     assert registered.writes() == writes
 
-    status, out, _ = policy(capsys, "delete", ENDPOINT, APPROVED)
+    status, out, _ = policy(capsys, "delete", endpoint, APPROVED)
     assert status == 0 and out.count("deleted") == 2
     assert [policies.owner_of(a) for a in ours(registered)] == [
-        (ENDPOINT, "remove-when-unmodified-30d")
+        (endpoint, "remove-when-unmodified-30d")
     ]
     assert policy_actions(registered, APPROVED) == []
 
-    status, out, _ = policy(capsys, "delete", ENDPOINT, "--all")
+    status, out, _ = policy(capsys, "delete", endpoint, "--all")
     assert status == 0
     assert ours(registered) == [] and policy_actions(registered) == []
-    assert set(registered.automations) == {mine, theirs}
+    assert set(registered.automations()) == {mine, theirs}
     assert ordinary | {their_action} == set(registered.actions)
 
 
 # -- errors ---------------------------------------------------------------------------------------
 
 
-def test_policies_need_the_ordinary_actions(iconik: FakeIconik, capsys: Any) -> None:
+def test_policies_need_the_ordinary_actions(iconik: PolicyBackend, capsys: Any) -> None:
     iconik.add("ASSET", f"{OTHER_ENDPOINT}/remove")
-    status, _, err = policy(capsys, "create", ENDPOINT, APPROVED)
+    status, _, err = policy(capsys, "create", iconik.endpoint, APPROVED)
     assert status == 2
-    assert f"run b2-iconik-actions create {ENDPOINT} first" in err and err.count("\n") == 1
+    assert f"run b2-iconik-actions create {iconik.endpoint} first" in err
+    assert err.count("\n") == 1
     assert iconik.writes() == 0
 
 
 @pytest.mark.parametrize(
-    ("denied", "argv", "role"),
+    ("role", "argv"),
     [
-        (("GET", "list"), ("list",), "can_read_automations"),
-        (("POST", "list"), ("create", ENDPOINT, APPROVED), "can_write_automations"),
-        (("GET", "runs/estimate"), ("estimate", ENDPOINT, APPROVED), "can_run_automations"),
-        (("DELETE", "item"), ("delete", ENDPOINT, APPROVED), "can_delete_automations"),
+        ("can_read_automations", ("list",)),
+        ("can_write_automations", ("create", APPROVED)),
+        ("can_run_automations", ("estimate", APPROVED)),
+        ("can_delete_automations", ("delete", APPROVED)),
     ],
 )
 def test_a_missing_role_is_named(
-    registered: FakeIconik,
-    capsys: Any,
-    denied: tuple[str, str],
-    argv: tuple[str, ...],
-    role: str,
+    registered: PolicyBackend, capsys: Any, role: str, argv: tuple[str, ...]
 ) -> None:
     if argv[0] != "create":
-        assert policy(capsys, "create", ENDPOINT, APPROVED)[0] == 0
-    registered.denied.add(denied)
-    status, _, err = policy(capsys, *argv)
+        assert policy(capsys, "create", registered.endpoint, APPROVED)[0] == 0
+    registered.deny(role)
+    command, *rest = argv
+    status, _, err = policy(capsys, command, registered.endpoint, *rest)
     assert status == 1
     assert f"(403): the application token's user needs the role {role}" in err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -446,10 +620,11 @@ def test_a_missing_role_is_named(
 
 @pytest.mark.parametrize("days", ["0", "-3", "1.5", "thirty", "07"])
 def test_bad_days_are_refused_before_iconik_is_called(
-    registered: FakeIconik, capsys: Any, days: str
+    registered: PolicyBackend, capsys: Any, days: str
 ) -> None:
     writes = registered.writes()
-    status, _, err = policy(capsys, "create", ENDPOINT, "remove-when-unmodified", "--days", days)
+    argv = ("create", registered.endpoint, "remove-when-unmodified", "--days", days)
+    status, _, err = policy(capsys, *argv)
     assert status == 2
     assert "--days must be a whole number of days, 1 or more" in err and err.count("\n") == 1
     assert registered.writes() == writes
@@ -458,20 +633,21 @@ def test_bad_days_are_refused_before_iconik_is_called(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (("create", ENDPOINT, "remove-when-unmodified"), "needs --days"),
-        (("create", ENDPOINT, APPROVED, "--days", "3"), "--days is for remove-when-unmodified"),
-        (("create", ENDPOINT, "add-when-in-collection", "--collection", "x"), "a UUID"),
-        (("estimate", ENDPOINT, "no-such-policy"), "no policy no-such-policy for"),
-        (("activate", ENDPOINT, "Bad_Slug"), "is not a policy slug"),
-        (("delete", ENDPOINT, "no-such-policy"), "no policy no-such-policy for"),
-        (("delete", ENDPOINT), "give either SLUG or --all"),
+        (("create", "remove-when-unmodified"), "needs --days"),
+        (("create", APPROVED, "--days", "3"), "--days is for remove-when-unmodified"),
+        (("create", "add-when-in-collection", "--collection", "x"), "a UUID"),
+        (("estimate", "no-such-policy"), "no policy no-such-policy for"),
+        (("activate", "Bad_Slug"), "is not a policy slug"),
+        (("delete", "no-such-policy"), "no policy no-such-policy for"),
+        (("delete",), "give either SLUG or --all"),
     ],
 )
 def test_usage_errors_are_one_sentence(
-    registered: FakeIconik, capsys: Any, argv: tuple[str, ...], message: str
+    registered: PolicyBackend, capsys: Any, argv: tuple[str, ...], message: str
 ) -> None:
     writes = registered.writes()
-    status, _, err = policy(capsys, *argv)
+    command, *rest = argv
+    status, _, err = policy(capsys, command, registered.endpoint, *rest)
     assert status == 2
     assert message in err and err.count("\n") == 1
     assert registered.writes() == writes
