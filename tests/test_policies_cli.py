@@ -67,7 +67,7 @@ class PolicyBackend(Backend):
 
     @abc.abstractmethod
     def automations(self) -> dict[str, dict[str, Any]]:
-        """The automations by id, as they are now."""
+        """The automations by id (live: an edit here is an edit made in iconik's admin)."""
 
     @abc.abstractmethod
     def add_automation(self, name: str, description: str, action_id: str) -> str:
@@ -217,7 +217,7 @@ class SandboxIconik(SandboxBackend, PolicyBackend):
         state.touch_asset(self.assets[3], days_ago=40)
 
     def automations(self) -> dict[str, dict[str, Any]]:
-        return {a["id"]: a for a in self.sb.automations.all()}
+        return self.sb.automations.records  # live: tests may edit or drop one by hand
 
     def add_automation(self, name: str, description: str, action_id: str) -> str:
         body = _foreign_automation(name, description, action_id)
@@ -582,6 +582,32 @@ def test_delete_removes_only_ours(registered: PolicyBackend, capsys: Any) -> Non
     assert ours(registered) == [] and policy_actions(registered) == []
     assert set(registered.automations()) == {mine, theirs}
     assert ordinary | {their_action} == set(registered.actions)
+
+
+def test_a_policy_missing_half_is_shown_repaired_and_deleted(
+    registered: PolicyBackend, capsys: Any
+) -> None:
+    """An action deleted by hand is made again (and the automation pointed at it); an action
+    whose automation was deleted by hand is listed, and ``delete`` removes it."""
+    endpoint = registered.endpoint
+    assert policy(capsys, "create", endpoint, APPROVED)[0] == 0
+    (action,) = policy_actions(registered)
+    registered.actions.pop(action["id"])
+    status, out, _ = policy(capsys, "list", endpoint)
+    assert status == 0 and "MISSING" in out
+
+    assert policy(capsys, "create", endpoint, APPROVED)[0] == 0
+    (again,) = policy_actions(registered)
+    assert again["id"] != action["id"]
+    assert policies.action_id_of(the_one(registered)) == again["id"]
+
+    registered.automations().pop(the_one(registered)["id"])
+    status, out, _ = policy(capsys, "list", endpoint)
+    assert status == 0
+    assert f"custom action of policy {APPROVED} has no automation: {again['id']}" in out
+    status, out, _ = policy(capsys, "delete", endpoint, APPROVED)
+    assert status == 0 and "deleted custom action" in out
+    assert policy_actions(registered) == []
 
 
 # -- errors ---------------------------------------------------------------------------------------
