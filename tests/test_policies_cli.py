@@ -552,7 +552,8 @@ def test_estimate_activate_deactivate_and_run_by_slug(
     assert the_one(registered)["status"] == "INACTIVE"
 
     writes = registered.writes()
-    assert policy(capsys, "run", endpoint, APPROVED, "--dry-run")[0] == 0
+    status, out, _ = policy(capsys, "run", endpoint, APPROVED, "--dry-run")
+    assert status == 0 and "dry run: nothing was changed" in out and "would send POST" in out
     assert registered.runs() == [] and registered.writes() == writes
     assert policy(capsys, "run", endpoint, APPROVED)[0] == 0
     assert registered.runs() == [automation_id]

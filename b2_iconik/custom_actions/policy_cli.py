@@ -59,6 +59,13 @@ def _verb(verb: str, dry_run: bool) -> str:
     return f"would {verb}" if dry_run else f"{verb}d"
 
 
+def _done(dry_run: bool, out: TextIO) -> int:
+    """The exit status of a command that may change iconik, saying so after a dry run."""
+    if dry_run:
+        print("dry run: nothing was changed", file=out)
+    return EXIT_OK
+
+
 # -- create --------------------------------------------------------------------------------------
 
 
@@ -82,9 +89,7 @@ def cmd_create(args: argparse.Namespace, out: TextIO) -> int:
         )
         _estimate(client, automation, out)
         _follow_up(client, automation, args, endpoint, policy.slug, out)
-    if args.dry_run:
-        print("dry run: nothing was changed", file=out)
-    return EXIT_OK
+    return _done(args.dry_run, out)
 
 
 def _check_kind_options(args: argparse.Namespace) -> None:
@@ -229,7 +234,13 @@ def _follow_up(
             file=out,
         )
     if args.run_existing:
-        client.run_automation(automation_id)
+        _run_existing(client, automation_id, args.dry_run, out)
+
+
+def _run_existing(client: IconikClient, automation_id: str, dry_run: bool, out: TextIO) -> None:
+    """POST the run (iconik answers 202 and works in the background)."""
+    client.run_automation(automation_id)
+    if not dry_run:
         print("run: iconik runs it on the existing assets it matches, in the background", file=out)
 
 
@@ -342,7 +353,7 @@ def _status_command(status: str) -> Callable[[argparse.Namespace, TextIO], int]:
         env = read_environment(need_secret=False)
         with make_client(env, preview=out if args.dry_run else None) as client:
             _set_status(client, _find(client, endpoint, args.slug), status, out)
-        return EXIT_OK
+        return _done(args.dry_run, out)
 
     command.__doc__ = f"Set one policy's automation {status}."
     return command
@@ -355,9 +366,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     with make_client(env, preview=out if args.dry_run else None) as client:
         automation = _find(client, endpoint, args.slug)
         print(f"estimate: {_estimate_words(client, str(automation['id']))}", file=out)
-        client.run_automation(str(automation["id"]))
-        print("run: iconik runs it on the existing assets it matches, in the background", file=out)
-    return EXIT_OK
+        _run_existing(client, str(automation["id"]), args.dry_run, out)
+    return _done(args.dry_run, out)
 
 
 def cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
@@ -382,9 +392,7 @@ def cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
         for action in actions:
             client.delete_custom_action(str(action.get("context")), str(action["id"]))
             print(f"{verb} custom action {action.get('title')!r} ({action['id']})", file=out)
-    if args.dry_run:
-        print("dry run: nothing was changed", file=out)
-    return EXIT_OK
+    return _done(args.dry_run, out)
 
 
 # -- argparse ------------------------------------------------------------------------------------
