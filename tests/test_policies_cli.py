@@ -578,6 +578,10 @@ def test_delete_removes_only_ours(registered: PolicyBackend, capsys: Any) -> Non
     ]
     assert policy_actions(registered, APPROVED) == []
 
+    status, _, err = run(capsys, "delete", endpoint, "--dry-run")  # the ordinary actions
+    assert status == 0
+    assert f"note: the policies of {endpoint} are kept (remove-when-unmodified-30d)" in err
+
     status, out, _ = policy(capsys, "delete", endpoint, "--all")
     assert status == 0
     assert ours(registered) == [] and policy_actions(registered) == []

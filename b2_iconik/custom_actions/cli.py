@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from b2_iconik.config import parse_formats
-from b2_iconik.custom_actions.actions import ActionSpec, normalize_endpoint, plugin_actions
+from b2_iconik.custom_actions.actions import (
+    ActionSpec,
+    Json,
+    normalize_endpoint,
+    plugin_actions,
+)
 from b2_iconik.custom_actions.api import (
     apply_changes,
     check_storages,
@@ -25,6 +30,7 @@ from b2_iconik.custom_actions.api import (
 )
 from b2_iconik.custom_actions.errors import UsageError
 from b2_iconik.custom_actions.plan import Change, plan_create, plan_delete
+from b2_iconik.custom_actions.policies import policy_of_url
 from b2_iconik.custom_actions.policy_cli import add_policy_parser
 from b2_iconik.custom_actions.render import MASK, describe, render_table, summary
 from b2_iconik.errors import ConfigError, IconikError, IconikHTTPError, IconikUnavailable
@@ -74,11 +80,26 @@ def cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
     endpoint = normalize_endpoint(args.endpoint)
     env = read_environment(need_secret=False)
     with make_client(env) as client:
-        changes = plan_delete(client.list_custom_actions(), endpoint)
+        actions = client.list_custom_actions()
+        _note_policies(actions, endpoint)
+        changes = plan_delete(actions, endpoint)
         if not changes:
             print(f"no plugin actions for {endpoint}", file=out)
             return EXIT_OK
         return _run(client, changes, args.dry_run, out)
+
+
+def _note_policies(actions: list[Json], endpoint: str) -> None:
+    """Say so on stderr when the endpoint has policies: ``delete`` leaves them, and once the
+    function is gone their automations would call nothing (``make undeploy`` runs ``delete``)."""
+    owners = (policy_of_url(a.get("url"), endpoint) for a in actions)
+    slugs = sorted({owner[0] for owner in owners if owner})
+    if slugs:
+        print(
+            f"note: the policies of {endpoint} are kept ({', '.join(slugs)}): "
+            f"b2-iconik-actions policy delete {endpoint} --all removes them",
+            file=sys.stderr,
+        )
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
