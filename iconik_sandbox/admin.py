@@ -3,6 +3,7 @@ a shell, a benchmark). No authentication, so it answers loopback clients only.""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -15,8 +16,11 @@ bp = Blueprint("admin", __name__, url_prefix="/_sandbox")
 
 @bp.get("/state")
 def state() -> Any:
-    """Everything in the catalogue."""
-    return jsonify(ctx().state.snapshot())
+    """Everything in the catalogue, automations included."""
+    c = ctx()
+    with c.state.lock:
+        automations = copy.deepcopy(c.automations.all())
+        return jsonify({**c.state.snapshot(), "automations": automations})
 
 
 @bp.get("/requests")

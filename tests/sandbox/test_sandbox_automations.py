@@ -260,6 +260,8 @@ def test_admin_api_drives_and_reports(sandbox: Sandbox, api, action, receiver) -
     assert listed["objects"][0]["payload"]["auth_token"] == "<token>"  # never the token itself
     history = requests.get(admin + "/automations/history", timeout=5).json()
     assert [h["object_id"] for h in history["objects"]] == [asset]
+    everything = requests.get(admin + "/state", timeout=5).json()
+    assert [a["id"] for a in everything["automations"]] == [automation["id"]]
     moved = requests.post(admin + "/clock", json={"days": 2}, timeout=5).json()
     assert moved["started"] == 0
     assert requests.get(admin + "/clock", timeout=5).json()["offset_days"] == 2
