@@ -51,6 +51,7 @@ from b2_iconik.custom_actions.policies import (
 from b2_iconik.custom_actions.render import PREVIEW_ID, describe, table
 from b2_iconik.iconik import IconikClient
 
+#: As in :mod:`.cli`, which imports this module (so it cannot be imported from there).
 EXIT_OK = 0
 
 
