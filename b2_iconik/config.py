@@ -27,6 +27,10 @@ DEFAULT_TOKEN_REFRESH_SECONDS = 3600.0
 DEFAULT_WATCHDOG_SECONDS = 3600.0
 DEFAULT_TASKS_MAX_ATTEMPTS = 10
 DEFAULT_INPROCESS_STALE_SECONDS = 900.0
+#: How long requests from automations are gathered into one job (per operation and source).
+DEFAULT_GATHER_SECONDS = 60.0
+#: How long after a policy removed an asset a policy may not add it back (and the reverse).
+DEFAULT_LOOP_GUARD_SECONDS = 3600.0
 
 _FORMAT_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 _QUEUE_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[^/]+$")
@@ -60,6 +64,10 @@ class Settings:
     cloud_tasks_emulator_host: str | None = None
     google_cloud_project: str | None = None
     secret_manager_endpoint: str | None = None
+    iconik_token: str | None = field(default=None, repr=False)
+    gather_seconds: float = DEFAULT_GATHER_SECONDS
+    loop_guard_seconds: float = DEFAULT_LOOP_GUARD_SECONDS
+    on_google_cloud: bool = False
 
     @classmethod
     def from_env(
@@ -130,6 +138,13 @@ class Settings:
             cloud_tasks_emulator_host=env.get("CLOUD_TASKS_EMULATOR_HOST"),
             google_cloud_project=env.get("GOOGLE_CLOUD_PROJECT"),
             secret_manager_endpoint=env.get("SECRET_MANAGER_ENDPOINT"),
+            iconik_token=env.get("ICONIK_TOKEN"),
+            gather_seconds=_number("GATHER_SECONDS", env, DEFAULT_GATHER_SECONDS, minimum=1),
+            loop_guard_seconds=_number(
+                "LOOP_GUARD_SECONDS", env, DEFAULT_LOOP_GUARD_SECONDS, minimum=0
+            ),
+            # Cloud Run and Cloud Functions gen2 set K_SERVICE: Secret Manager is at hand there.
+            on_google_cloud=bool(env.get("K_SERVICE")),
         )
 
 

@@ -6,6 +6,7 @@
     ├── ConfigError          a setting is missing or malformed (start-up stops)
     ├── PayloadError         the custom-action request is bad (HTTP 400/413); names the field
     ├── SecretUnavailable    the shared secret could not be read (HTTP 503)
+    │   └── SecretMissing    Secret Manager has no such secret (not configured)
     ├── QueueRefused         Cloud Tasks refused a step for good (too large, not allowed...)
     └── IconikError          talking to iconik went wrong
         ├── IconikHTTPError  iconik answered with an error status (carries status and messages)
@@ -42,6 +43,10 @@ class PayloadError(PluginError):
 
 class SecretUnavailable(PluginError):
     """The shared secret could not be read, so no request can be authenticated."""
+
+
+class SecretMissing(SecretUnavailable):
+    """Secret Manager has no such secret (or no version of it): it was never configured."""
 
 
 class QueueRefused(PluginError):

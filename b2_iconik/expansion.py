@@ -112,7 +112,9 @@ def _one_chunk(
     jobs.record(
         client,
         step.job_id,
-        title=jobs.title(step.operation, jobs.assets_phrase(total), step.options.dry_run),
+        title=jobs.title(
+            step.operation, jobs.assets_phrase(total), step.options.dry_run, step.source
+        ),
         progress_total=total,
         metadata={"chunks": len(chunks), "assets": total},
     )
@@ -176,7 +178,9 @@ def _record_expanded(
         jobs.record(
             client,
             step.job_id,
-            title=jobs.title(step.operation, jobs.assets_phrase(assets), step.options.dry_run),
+            title=jobs.title(
+                step.operation, jobs.assets_phrase(assets), step.options.dry_run, step.source
+            ),
             progress_total=assets,
             metadata={"chunks": chunks, "assets": assets, "seq_done": step.seq},
         )

@@ -557,6 +557,11 @@ class IconikClient:
             params["status"] = status
         return list(self._pages("/API/jobs/v1/jobs/", params))
 
+    def jobs_about(self, object_id: str) -> Iterator[Json]:
+        """The CUSTOM jobs whose ``object_id`` is this one, page by page (as needed)."""
+        params = {"object_id": object_id, "type": "CUSTOM", "per_page": PER_PAGE}
+        return self._pages("/API/jobs/v1/jobs/", params)
+
     def started_jobs(self, most: int = 500) -> list[Json]:
         """The user's CUSTOM jobs still STARTED, newest first (at most ``most``)."""
         params = {"type": "CUSTOM", "status": "STARTED", "per_page": PER_PAGE}

@@ -31,8 +31,9 @@ CUSTOM_TYPE = "B2 LucidLink"
 MAX_NAMED = NAMED
 MAX_MESSAGE = 4000
 TERMINAL = frozenset({"FINISHED", "FINISHED_WITH_WARNING", "FAILED", "ABORTED", "SKIPPED"})
-#: ``metadata.part`` of the plugin's child jobs.
-CHUNK_PART, SHARD_PART = "chunk", "shard"
+#: ``metadata.part`` of the plugin's child jobs: a chunk of the work, a shard's listing record,
+#: a ledger of gathered requests (:mod:`b2_iconik.gathering`), assets the loop guard held back.
+CHUNK_PART, SHARD_PART, GATHERED_PART, HELD_PART = "chunk", "shard", "gathered", "held"
 #: ``metadata.runner``: where an action's steps run (in-process work dies with its instance).
 IN_PROCESS, CLOUD_TASKS = "in-process", "cloud-tasks"
 
@@ -49,9 +50,10 @@ class JobsApi(Protocol):
     def get_job(self, job_id: str) -> dict[str, Any] | None: ...
 
 
-def title(operation: str, what: str, dry_run: bool = False) -> str:
-    """The job's title, e.g. "Remove 42 assets from LucidLink"."""
+def title(operation: str, what: str, dry_run: bool = False, source: str = "") -> str:
+    """The job's title, e.g. "Remove 42 assets from LucidLink (automation: approved)"."""
     text = f"Add {what} to LucidLink" if operation == "add" else f"Remove {what} from LucidLink"
+    text = f"{text} ({source})" if source else text
     return f"Dry run: {text}" if dry_run else text
 
 
@@ -71,14 +73,18 @@ def create(
     options: ActionOptions,
     shards: int = 1,
     runner: str = IN_PROCESS,
+    source: str = "",
 ) -> str:
     """Create the job for a newly accepted action; returns its id.
+
+    Args:
+        source: who asked, when not a person's click (see :class:`b2_iconik.steps.Step`).
 
     Raises:
         IconikError: iconik would not create it (the action is then refused).
     """
     job: dict[str, object] = {
-        "title": title(operation, selection.describe(), options.dry_run),
+        "title": title(operation, selection.describe(), options.dry_run, source),
         "type": "CUSTOM",
         "custom_type": CUSTOM_TYPE,
         "status": "STARTED",
@@ -93,11 +99,48 @@ def create(
             "dry_run": options.dry_run,
             "shards": shards,
             "runner": runner,
+            **({"source": source} if source else {}),
         },
     }
     target = _primary_object(selection)
     if target:
         job["object_type"], job["object_id"] = target
+    return client.create_job(job)
+
+
+def create_batch(
+    client: JobsApi,
+    operation: str,
+    options: ActionOptions,
+    source: str,
+    metadata: dict[str, object],
+    object_id: str,
+    closes: str,
+) -> str:
+    """Create the job of a batch of gathered requests (:mod:`b2_iconik.gathering`).
+
+    Its ``object_id`` is not an iconik object: it names the batches of one operation, storages
+    and hour, so that every instance can find the batch it should join.
+    """
+    job: dict[str, object] = {
+        "title": title(operation, "assets", options.dry_run, source),
+        "type": "CUSTOM",
+        "custom_type": CUSTOM_TYPE,
+        "status": "STARTED",
+        "message": f"Gathering requests until {closes}",
+        "progress_processed": 0,
+        "progress_total": 0,
+        "object_id": object_id,
+        "metadata": {
+            "operation": operation,
+            "b2_storage_id": options.b2_storage_id,
+            "ll_storage_id": options.ll_storage_id,
+            "formats": ",".join(options.formats),
+            "dry_run": options.dry_run,
+            "shards": 1,
+            **metadata,
+        },
+    }
     return client.create_job(job)
 
 

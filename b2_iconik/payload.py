@@ -62,8 +62,10 @@ class CustomAction:
 
         Raises:
             PayloadError: the body is not an object, the context is not one we serve, an id is
-                not a UUID, nothing is selected, or ``auth_token`` is missing or could not be sent
-                as a header (printable ASCII only).
+                not a UUID, nothing is selected, or ``auth_token`` could not be sent as a header
+                (printable ASCII only). A missing or empty ``auth_token`` is not an error here
+                (``auth_token`` is then ""): whether the plugin may act without one is the
+                handler's decision.
         """
         if not isinstance(body, dict):
             raise PayloadError("body", "must be a JSON object")
@@ -78,10 +80,12 @@ class CustomAction:
                 "nothing selected: asset_ids, collection_ids and saved_search_ids are all empty",
             )
         token = body.get("auth_token")
-        if not isinstance(token, str) or not token.strip():
-            raise PayloadError("auth_token", "is missing: iconik sends it with every action")
+        if token is None:
+            token = ""  # iconik's Automation engine may send none: the plugin's own is used
+        if not isinstance(token, str):
+            raise PayloadError("auth_token", "must be a string (iconik's token)")
         token = token.strip(_TOKEN_PADDING)
-        if not _TOKEN.match(token):
+        if token and not _TOKEN.match(token):
             # It travels as the Auth-Token header: anything else either cannot be sent (a 500
             # deep in http.client) or would split the header. Never echoed: it is a credential.
             raise PayloadError(

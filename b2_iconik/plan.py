@@ -52,15 +52,23 @@ def shards(selection: CustomAction) -> list[CustomAction]:
             f"names {roots} collections and saved searches; one action takes at most "
             f"{MAX_ROOTS}: select a collection that holds them instead",
         )
-    bare = replace(selection, auth_token="")
     room = (SHARD_BYTES - ID_BYTES * roots) // ID_BYTES
     if len(selection.asset_ids) <= room:
-        return [bare]
+        return [replace(selection, auth_token="")]
     count = math.ceil(len(selection.asset_ids) / (room * 0.8))
     while True:
-        parts: list[list[str]] = [[] for _ in range(count)]
-        for asset_id in selection.asset_ids:
-            parts[shard_of(asset_id, count)].append(asset_id)
-        if max(len(part) for part in parts) <= room:
-            return [replace(bare, asset_ids=tuple(part)) for part in parts]
+        parts = split(selection, count)
+        if max(len(part.asset_ids) for part in parts) <= room:
+            return parts
         count += 1
+
+
+def split(selection: CustomAction, count: int) -> list[CustomAction]:
+    """The selection in ``count`` shards by the hash of each asset id (no token in them)."""
+    bare = replace(selection, auth_token="")
+    if count <= 1:
+        return [bare]
+    parts: list[list[str]] = [[] for _ in range(count)]
+    for asset_id in selection.asset_ids:
+        parts[shard_of(asset_id, count)].append(asset_id)
+    return [replace(bare, asset_ids=tuple(part)) for part in parts]

@@ -11,17 +11,24 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
 
 from b2_iconik.config import Settings
-from b2_iconik.errors import SecretUnavailable
+from b2_iconik.errors import SecretMissing, SecretUnavailable
 from b2_iconik.logs import redact
 
 log = logging.getLogger(__name__)
 
 SECRET_ID = "bz-shared-secret"
+#: The Secret Manager secret holding the plugin's own iconik application token.
+APP_TOKEN_ID = "bz-iconik-token"
+#: How long "no application token is configured" is remembered before Secret Manager is asked
+#: again: a burst of refused requests must not become a burst of Secret Manager calls.
+MISSING_SECONDS = 60.0
 ACCESS_TIMEOUT = 4.0
 _METADATA_PROJECT = "/computeMetadata/v1/project/project-id"
 
@@ -66,6 +73,47 @@ class SharedSecret(ManagedSecret):
         super().__init__(settings, SECRET_ID, settings.shared_secret)
 
 
+class AppToken:
+    """The plugin's own iconik token, for requests that carry none (iconik's automations).
+
+    ``ICONIK_TOKEN`` wins when set (local runs, tests). Deployed, it is the Secret Manager
+    secret ``bz-iconik-token``, read once. Off Google Cloud with neither, there is none, and a
+    request without a token is refused. Never used in place of a token iconik refused: that
+    would let a caller without rights borrow the application's.
+    """
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self._settings = settings
+        self._secret = ManagedSecret(settings, APP_TOKEN_ID, settings.iconik_token)
+        self._clock = clock
+        self._missing_until = float("-inf")
+
+    @property
+    def where(self) -> str:
+        """Where an operator configures it, for messages."""
+        return f"ICONIK_TOKEN, or the Secret Manager secret {APP_TOKEN_ID} (make deploy stores it)"
+
+    def get(self) -> str | None:
+        """The token, or None when none is configured.
+
+        Raises:
+            SecretUnavailable: Secret Manager could not be read just now (try again).
+        """
+        if self._settings.iconik_token:
+            return self._settings.iconik_token
+        if not self._from_secret_manager() or self._clock() < self._missing_until:
+            return None
+        try:
+            return self._secret.get().decode()
+        except SecretMissing:
+            self._missing_until = self._clock() + MISSING_SECONDS
+            return None
+
+    def _from_secret_manager(self) -> bool:
+        s = self._settings
+        return bool(s.on_google_cloud or s.secret_manager_endpoint)
+
+
 def _access_secret(settings: Settings, secret_id: str) -> str:
     """Read the latest version of a secret and check its CRC32C."""
     project = settings.google_cloud_project or _project_from_metadata()
@@ -78,6 +126,8 @@ def _access_secret(settings: Settings, secret_id: str) -> str:
             request={"name": name}, retry=None, timeout=ACCESS_TIMEOUT
         )
     except Exception as error:  # google.api_core errors share no base we can import lazily
+        if type(error).__name__ == "NotFound":
+            raise SecretMissing(f"Secret Manager has no secret {name}") from None
         raise SecretUnavailable(
             f"cannot read Secret Manager secret {name}: {type(error).__name__}: {error}"
         ) from None

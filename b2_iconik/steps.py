@@ -7,7 +7,9 @@ runner and Cloud Tasks run exactly the same thing. Nothing in a step grows with 
   selection into shards that each fit in a task), and turns it into chunks;
 * a CHUNK step carries one chunk of a few hundred assets through its rounds (Remove: check,
   delete, re-check later; Add: request copies, then follow them);
-* END and WATCHDOG steps carry no assets at all.
+* END and WATCHDOG steps carry no assets at all;
+* a CLOSE step ends a gathering of automation requests (:mod:`b2_iconik.gathering`): it reads
+  the assets they named from iconik and starts the gathered action's EXPAND steps.
 
 Every step has a deterministic name (:meth:`Step.task_id`) made from the action's job id, the
 *unit* it belongs to (a shard, a chunk, the end) and its place in that unit's chain (``seq``), so
@@ -24,8 +26,8 @@ from typing import Any
 
 from b2_iconik.payload import ActionOptions, CustomAction
 
-EXPAND, CHUNK, END, WATCHDOG = "expand", "chunk", "end", "watchdog"
-KINDS = (EXPAND, CHUNK, END, WATCHDOG)
+EXPAND, CHUNK, END, WATCHDOG, CLOSE = "expand", "chunk", "end", "watchdog", "close"
+KINDS = (EXPAND, CHUNK, END, WATCHDOG, CLOSE)
 #: Add's chunks first request copies, then follow the copy jobs iconik made.
 COPY, WATCH = "copy", "watch"
 #: The longest reason kept per failed asset: a chunk's step must stay small.
@@ -74,6 +76,8 @@ class Step:
             first round sets it (the wait counts from there).
         not_before: do not run before this wall-clock time (a delayed re-check).
         trace: the click's trace id, so every log line of the action links to it.
+        source: who asked, in words, when not a person's click: "automation: <policy>" or
+            "the application" (shown in the job's title).
     """
 
     operation: str
@@ -102,6 +106,7 @@ class Step:
     deadline: float = 0.0
     not_before: float = 0.0
     trace: str | None = None
+    source: str = ""
 
     @property
     def unit(self) -> str:

@@ -45,6 +45,19 @@ class Outcome:
         failed = len(step.failed_assets())
         return cls(step.total, step.done, failed, step.failures[: jobs.MAX_NAMED])
 
+    def with_held(self, client: IconikClient, step: Step) -> Outcome:
+        """The outcome plus the assets the loop guard held back from a gathered batch."""
+        if not step.source:
+            return self  # a click: nothing is ever held back
+        for child in client.child_jobs(step.job_id):
+            info = child.get("metadata") or {}
+            if info.get("part") == jobs.HELD_PART:
+                held = int(info.get("assets") or 0)
+                named = tuple(tuple(f) for f in info.get("failures") or ())
+                failures = (self.failures + named)[: jobs.MAX_NAMED]
+                return Outcome(self.total + held, self.done, self.failed + held, failures)
+        return self
+
 
 @dataclass
 class Tally:
@@ -92,6 +105,12 @@ def count(parent: Json, children: list[Json]) -> Tally:
             if child.get("status") == "FAILED":
                 tally.failed += 1
                 tally.failures.append((f"selection part {shard + 1}", str(child.get("message"))))
+        elif part == jobs.HELD_PART:  # assets the loop guard held back, already ended
+            held = int(info.get("assets") or 0)
+            tally.total += held
+            tally.processed += held
+            tally.failed += int(info.get("failed") or 0)
+            tally.failures.extend(tuple(f) for f in info.get("failures") or ())
         elif part == jobs.CHUNK_PART:
             key = (shard, int(info.get("chunk") or 0))
             if key not in parts or (jobs.is_terminal(child) and not jobs.is_terminal(parts[key])):
@@ -137,7 +156,7 @@ def after_part(client: IconikClient, queue: Queue, step: Step, now: float) -> No
         fields: dict[str, Any] = {}
         if int(parent.get("progress_total") or 0) != tally.total:
             what = jobs.assets_phrase(tally.total)
-            fields["title"] = jobs.title(step.operation, what, step.options.dry_run)
+            fields["title"] = jobs.title(step.operation, what, step.options.dry_run, step.source)
         jobs.progress(client, step.job_id, tally.processed, tally.total, message)
         if fields:
             jobs.record(client, step.job_id, **fields)

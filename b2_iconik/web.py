@@ -16,11 +16,12 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from b2_iconik import jobs, plan
+from b2_iconik import gathering, jobs, plan
 from b2_iconik.config import Settings
 from b2_iconik.errors import (
     IconikError,
@@ -29,13 +30,14 @@ from b2_iconik.errors import (
     SecretUnavailable,
     is_transient,
 )
+from b2_iconik.gathering import Gatherer, Source
 from b2_iconik.iconik import CLICK, IconikClient
 from b2_iconik.logs import log_context, redact, trace_from_headers
 from b2_iconik.oidc import CannotVerify, Unauthenticated
 from b2_iconik.payload import ActionOptions, CustomAction, shown
 from b2_iconik.runners import Runner
 from b2_iconik.sealing import SealBroken
-from b2_iconik.secret import SharedSecret
+from b2_iconik.secret import AppToken, SharedSecret
 from b2_iconik.steps import EXPAND, Step
 from b2_iconik.tasks import LEASE, STEP_HEADER, CloudTasksRunner, Delivery
 from b2_iconik.worker import Worker
@@ -45,7 +47,9 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 SECRET_HEADER = "x-bz-secret"
 STORAGE_CACHE_SECONDS = 300.0
-_ROUTE = re.compile(r"(?:^|/)(add|remove)/?$")
+_ROUTE = re.compile(r"(?:^|/)(?:policies/([^/]*)/)?(add|remove)/?$")
+#: A policy's name in its action's URL (``…/policies/<name>/remove``).
+_POLICY = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ class Plugin:
         runner: where the background steps run.
         deliveries: the Cloud Tasks runner that takes steps the queue delivers; None when the
             steps run in-process (a marked request is then refused).
+        app_token: the plugin's own iconik token, for requests that carry none.
+        gatherer: gathers automations' requests into batches.
     """
 
     def __init__(
@@ -132,6 +138,8 @@ class Plugin:
         runner: Runner,
         storages: StorageCache | None = None,
         deliveries: CloudTasksRunner | None = None,
+        app_token: AppToken | None = None,
+        gatherer: Gatherer | None = None,
     ) -> None:
         self.settings = settings
         self.secret = secret
@@ -139,6 +147,8 @@ class Plugin:
         self.runner = runner
         self.storages = storages or StorageCache()
         self.deliveries = deliveries
+        self.app_token = app_token or AppToken(settings)
+        self.gatherer = gatherer or Gatherer(settings, clock=worker.clock)
 
     def handle(self, request: Request) -> Response:
         """Answer one request; never raises."""
@@ -149,6 +159,14 @@ class Plugin:
             except PayloadError as bad:
                 log.info("refused a request: %s", bad)
                 return error(bad.status, str(bad))
+            except AppTokenUnavailable:
+                return error(
+                    503, "the plugin cannot read its application token now; try again",
+                    **{"Retry-After": "30"},
+                )
+            except AppTokenRefused as refused:
+                log.error("%s", refused)
+                return error(502, str(refused))
             except SecretUnavailable as problem:
                 log.error("cannot check requests: %s", problem)
                 return error(
@@ -167,7 +185,7 @@ class Plugin:
         match = _ROUTE.search(request.path)
         if not match:
             return error(404, f"no such endpoint {request.path!r}: POST to …/add or …/remove")
-        operation = match.group(1)
+        policy, operation = match.group(1), match.group(2)
         if request.method.upper() != "POST":
             return error(
                 405, f"{request.method} is not allowed on …/{operation}: use POST", Allow="POST"
@@ -181,25 +199,75 @@ class Plugin:
             return _unauthorized("missing or wrong shared secret")
         if marker is not None:  # a step, where steps run in-process: none may come from outside
             raise PayloadError(STEP_HEADER, "this deployment runs its steps in-process")
+        if policy is not None and not _POLICY.match(policy):
+            raise PayloadError(
+                "policy", f"{shown(policy)} in the URL is not a policy name (a-z, 0-9 and -)"
+            )
         action = CustomAction.from_json(_read_json(request))
         redact(action.auth_token)
+        source = self._source(action, policy)
+        token = action.auth_token or self._app_token()
         options = ActionOptions.from_query(request.query, self.settings)
+        if source is not None and action.asset_ids and not (
+            action.collection_ids or action.saved_search_ids
+        ):
+            return self._gather(operation, action, options, source, token, trace)
+        return self._start(operation, action, options, source, token, trace)
+
+    def _source(self, action: CustomAction, policy: str | None) -> Source | None:
+        """Who asks: None for a person's click; otherwise a policy, or the application."""
+        if policy is None and action.auth_token:
+            return None
+        return Source(policy or "", application=not action.auth_token)
+
+    def _app_token(self) -> str:
+        """The plugin's own token, for a request that carries none.
+
+        Raises:
+            PayloadError: none is configured (400, naming where to configure it).
+        """
+        try:
+            token = self.app_token.get()
+        except SecretUnavailable as problem:
+            log.error("cannot read the application token: %s", problem)
+            raise AppTokenUnavailable(str(problem)) from None
+        if not token:
+            raise PayloadError(
+                "auth_token",
+                f"is missing, and the plugin has no iconik token of its own to act with: "
+                f"set {self.app_token.where}",
+            )
+        redact(token)
+        return token
+
+    def _start(
+        self,
+        operation: str,
+        action: CustomAction,
+        options: ActionOptions,
+        source: Source | None,
+        token: str,
+        trace: str | None,
+    ) -> Response:
+        """Accept an action as one job of its own (a click, or a request naming collections)."""
         shards = plan.shards(action)
-        with self.worker.client(action.auth_token) as client:
+        label = source.label if source else ""
+        with self.worker.client(token) as client, _refusals(source):
             # iconik is waiting for this answer: its calls go before background work.
             client.use_lane(CLICK)
             self._check_storages(client, options)
             runner = jobs.IN_PROCESS if self.deliveries is None else jobs.CLOUD_TASKS
             try:
-                job_id = jobs.create(client, operation, action, options, len(shards), runner)
+                job_id = jobs.create(client, operation, action, options, len(shards), runner,
+                                     source=label)
             except IconikHTTPError as problem:
                 # With the storages cached, creating the job is the first use of the token.
                 if problem.status == 401:
                     raise PayloadError("auth_token", f"iconik refused it: {problem}") from None
                 raise
         steps = [
-            Step(operation, job_id, options, action.auth_token, kind=EXPAND, shard=index,
-                 shards=len(shards), selection=part, trace=trace)
+            Step(operation, job_id, options, token, kind=EXPAND, shard=index,
+                 shards=len(shards), selection=part, trace=trace, source=label)
             for index, part in enumerate(shards)
         ]
         with log_context(job_id=job_id):
@@ -210,19 +278,65 @@ class Plugin:
                 self.worker.abandon(steps[0], f"could not start the work: {type(problem).__name__}")
                 return error(503, "could not start the work; try again", **{"Retry-After": "30"})
             log.info(
-                "accepted %s of %s (formats %s%s)",
+                "accepted %s of %s (formats %s%s)%s",
                 operation,
                 action.describe(),
                 ",".join(options.formats),
                 ", dry run" if options.dry_run else "",
+                f" from {label}, acting with {source.acting}" if source else "",
             )
+        title = jobs.title(operation, action.describe(), options.dry_run, label)
         return Response(
             200,
             {
                 "job_id": job_id,
                 "operation": operation,
                 "dry_run": options.dry_run,
-                "message": f"{jobs.title(operation, action.describe(), options.dry_run)}: started",
+                "message": f"{title}: started",
+            },
+        )
+
+    def _gather(
+        self,
+        operation: str,
+        action: CustomAction,
+        options: ActionOptions,
+        source: Source,
+        token: str,
+        trace: str | None,
+    ) -> Response:
+        """Accept an automation's request into the open batch of its kind (one job a window)."""
+        with self.worker.client(token) as client, _refusals(source):
+            client.use_lane(CLICK)
+            self._check_storages(client, options)
+            try:
+                joined = self.gatherer.join(client, self.runner, operation, options, source,
+                                            token, action.asset_ids, trace)
+            except IconikHTTPError as problem:
+                if problem.status == 401:
+                    raise PayloadError("auth_token", f"iconik refused it: {problem}") from None
+                raise
+            except (IconikError, PayloadError):
+                raise
+            except Exception as problem:  # the queue: a name or the batch's CLOSE step
+                log.exception("could not gather a request: %s", type(problem).__name__)
+                return error(503, "could not start the work; try again", **{"Retry-After": "30"})
+        starts = gathering.clock_text(joined.closes_at)
+        with log_context(job_id=joined.job_id):
+            log.info("gathered %s of %s from %s, acting with %s, into batch %s (starts %s)",
+                     operation, action.describe(), source.label, source.acting, joined.job_id,
+                     starts)
+        title = jobs.title(operation, action.describe(), options.dry_run, source.label)
+        return Response(
+            200,
+            {
+                "job_id": joined.job_id,
+                "operation": operation,
+                "dry_run": options.dry_run,
+                "gathered": True,
+                "source": source.label,
+                "starts_at": gathering.iso(joined.closes_at),
+                "message": f"{title}: gathered into a batch that starts at {starts}",
             },
         )
 
@@ -304,6 +418,28 @@ class Plugin:
             raise PayloadError(name, f"cannot look up storage {storage_id}: {problem}") from None
         if storage is None:
             raise PayloadError(name, f"iconik has no storage {storage_id}")
+
+
+class AppTokenUnavailable(SecretUnavailable):
+    """The application token is configured in Secret Manager, which cannot be read now."""
+
+
+class AppTokenRefused(IconikError):
+    """iconik refused the plugin's own token: the operator must replace it."""
+
+
+@contextmanager
+def _refusals(source: Source | None) -> Iterator[None]:
+    """A refusal of the plugin's own token is the operator's to fix, not the caller's."""
+    try:
+        yield
+    except PayloadError as refused:
+        if source is None or not source.application or refused.field != "auth_token":
+            raise
+        raise AppTokenRefused(
+            f"iconik refused the plugin's application token (ICONIK_TOKEN or the Secret "
+            f"Manager secret bz-iconik-token): {refused}"
+        ) from None
 
 
 def _unauthorized(text: str) -> Response:

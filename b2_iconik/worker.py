@@ -18,13 +18,22 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from b2_iconik import add, expansion, jobs, remove, stale, tally
+from b2_iconik import add, expansion, gathering, jobs, remove, stale, tally
 from b2_iconik.config import Settings
 from b2_iconik.errors import IconikError, QueueRefused, is_transient
 from b2_iconik.iconik import IconikClient
 from b2_iconik.logs import log_context, redact
 from b2_iconik.runners import Queue
-from b2_iconik.steps import CHUNK, END, EXPAND, WATCHDOG, Step, add_failures, clip_reason
+from b2_iconik.steps import (
+    CHUNK,
+    CLOSE,
+    END,
+    EXPAND,
+    WATCHDOG,
+    Step,
+    add_failures,
+    clip_reason,
+)
 from b2_iconik.tokens import TokenKeeper, TokenRefused
 
 log = logging.getLogger(__name__)
@@ -102,6 +111,8 @@ class Worker:
                 return False
             tally.after_part(client, queue, step, self.clock())
             return True
+        if step.kind == CLOSE:
+            return gathering.closed(client, step)
         job = client.get_job(step.report_job_id)
         if job is None:
             return True  # the job was deleted in iconik: there is nothing left to report into
@@ -126,6 +137,8 @@ class Worker:
             tally.run_end(client, step)
         elif step.kind == WATCHDOG:
             tally.run_watchdog(client, queue, step, now, self.settings.watchdog_seconds)
+        elif step.kind == CLOSE:
+            gathering.close(client, queue, step, now, self.settings)
 
     def _chunk(
         self, client: IconikClient, queue: Queue, step: Step, now: float, last: bool
@@ -161,7 +174,8 @@ class Worker:
         """A chunk is over: end the action (a one-chunk action), or its part and sum up."""
         now = self.clock()
         if not state.unit_job_id:
-            tally.finish_action(client, queue, state, tally.Outcome.of_chunk(state), now)
+            outcome = tally.Outcome.of_chunk(state).with_held(client, state)
+            tally.finish_action(client, queue, state, outcome, now)
             return
         operation = add if state.operation == "add" else remove
         failures = state.failures[: jobs.MAX_NAMED]

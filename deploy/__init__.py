@@ -10,8 +10,9 @@ plain ``gcloud`` and to the plugin's own ``b2-iconik-actions`` tool, nothing els
   failures into one sentence that says what to do;
 * :mod:`deploy.resources`: the login and project checks, the APIs, the service account, IAM
   bindings and the queue, each made right only where it is not;
-* :mod:`deploy.secret`: the two secrets (the shared secret, rotated only when asked, and the
-  key sealing users' tokens in tasks, never rotated), each made once, never printed;
+* :mod:`deploy.secret`: the secrets (the shared secret, rotated only when asked, the
+  key sealing users' tokens in tasks, never rotated, and the plugin's own iconik token, stored
+  only with --app-token), each made once, never printed;
 * :mod:`deploy.function`: the function, deployed only when what it would deploy changed;
 * :mod:`deploy.removal`: taking a deployment down again;
 * :mod:`deploy.report`: what each run did, printed as it goes and summed up;

@@ -21,6 +21,7 @@ from deploy.actions import Registration, delete_actions, register_actions
 from deploy.gcloud import DeployError, Gcloud
 from deploy.report import Report
 from deploy.settings import (
+    APP_TOKEN_NAME,
     ROOT,
     SECRET_NAME,
     TASK_KEY_NAME,
@@ -32,7 +33,7 @@ from deploy.settings import (
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: The deployment's Secret Manager secrets: kept by make undeploy unless --delete-secret.
-SECRETS = (SECRET_NAME, TASK_KEY_NAME)
+SECRETS = (SECRET_NAME, TASK_KEY_NAME, APP_TOKEN_NAME)
 DRY_RUN_NOTE = (
     "dry run: no gcloud command is run, not even the read-only checks; each check's answer is "
     "assumed as its line says ({assumed})."
@@ -75,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument(
         "--redeploy", action="store_true", help="deploy the function even when nothing changed"
     )
+    deploy.add_argument(
+        "--app-token",
+        action="store_true",
+        help=f"store the iconik token (--iconik-token, else $ICONIK_TOKEN) as the secret "
+        f"{APP_TOKEN_NAME}, which the function may read, so that iconik's automations "
+        "(policies), whose requests carry no token, are served with it; a new version when it "
+        "differs (without this flag the secret is left as it is)",
+    )
     undeploy = sub.add_parser(
         "undeploy", help="remove the actions, function, queue and service account (make undeploy)"
     )
@@ -82,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     undeploy.add_argument(
         "--delete-secret",
         action="store_true",
-        help=f"delete the secrets {SECRET_NAME} and {TASK_KEY_NAME} too (both kept by default)",
+        help=f"delete the secrets {_names(SECRETS)} too (all kept by default)",
     )
     undeploy.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
@@ -142,10 +151,12 @@ def run_deploy(args: argparse.Namespace, t: Target, g: Gcloud, report: Report) -
     secret.ensure_secret_access(g, t, report, fresh, SECRET_NAME)
     secret.ensure_task_key(g, report)
     secret.ensure_secret_access(g, t, report, fresh, TASK_KEY_NAME)
+    new_token = _app_token(args, t, g, report, fresh, token)
     r.ensure_queue(g, t, report)
     r.ensure_queue_access(g, t, report, fresh)
     r.ensure_self_access(g, t, report, fresh)
-    url = function.deploy_function(g, t, report, force=args.redeploy or args.rotate_secret)
+    force = args.redeploy or args.rotate_secret or new_token
+    url = function.deploy_function(g, t, report, force=force)
     if args.skip_actions:
         report.add("iconik custom actions", "skipped", "--skip-actions")
     else:
@@ -160,13 +171,31 @@ def run_deploy(args: argparse.Namespace, t: Target, g: Gcloud, report: Report) -
     return url
 
 
+def _app_token(
+    args: argparse.Namespace, t: Target, g: Gcloud, report: Report, fresh: bool, token: str
+) -> bool:
+    """Store the application token and let the function read it (--app-token), else only say
+    whether policies' requests will be served; True when the function must read a new value."""
+    if not getattr(args, "app_token", False):
+        secret.report_app_token(g, t, report)
+        return False
+    changed = secret.ensure_app_token(g, report, token)
+    secret.ensure_secret_access(g, t, report, fresh, APP_TOKEN_NAME)
+    return changed
+
+
 def _token(args: argparse.Namespace) -> str:
     """The iconik token for the actions (flag, else $ICONIK_TOKEN), checked before any change.
 
     Raises:
-        SettingsError: the actions are wanted and there is no token.
+        SettingsError: the actions (or, with --app-token, the secret) want one and there is none.
     """
     token = (args.iconik_token or os.environ.get("ICONIK_TOKEN", "")).strip()
+    if not token and getattr(args, "app_token", False):
+        raise SettingsError(
+            f"--app-token stores ICONIK_TOKEN as the secret {APP_TOKEN_NAME}, and it is not "
+            "set: export ICONIK_TOKEN=<your iconik application token> (or pass --iconik-token)"
+        )
     if not token and not args.skip_actions:
         raise SettingsError(
             "ICONIK_TOKEN is not set: export ICONIK_TOKEN=<your iconik application token> "
@@ -217,11 +246,13 @@ def run_undeploy(
         for name in SECRETS:
             removal.remove_secret(g, report, name)
     else:
-        for name in SECRETS:
-            removal.remove_secret_access(g, t, report, name)
+        kept = [name for name in SECRETS if removal.remove_secret_access(g, t, report, name)]
         removal.remove_account(g, t, report)
         for name in SECRETS:
-            report.add(f"secret {name}", "kept", "--delete-secret deletes it")
+            if name in kept:
+                report.add(f"secret {name}", "kept", "--delete-secret deletes it")
+            else:
+                report.add(f"secret {name}", "absent")
     return True
 
 
@@ -240,10 +271,15 @@ def _confirmed(args: argparse.Namespace, t: Target, ask: Callable[[str], str]) -
         f"the queue {t.queue} and its tasks",
         f"the service account {t.account_email}",
     ]
-    both = f"{SECRET_NAME} and {TASK_KEY_NAME}"
-    what.append(f"the secrets {both}" if args.delete_secret else f"(the secrets {both} are kept)")
+    names = _names(SECRETS)
+    what.append(f"the secrets {names}" if args.delete_secret else f"(the secrets {names} are kept)")
     prompt = f"This deletes, in project {t.project}: " + "; ".join(what) + ".\nType yes to go on: "
     return ask(prompt).strip().lower() in ("yes", "y")
+
+
+def _names(names: Sequence[str]) -> str:
+    """Names as a phrase: "a, b and c"."""
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 # -- main -----------------------------------------------------------------------------------------

@@ -72,10 +72,14 @@ def remove_secret(g: Gcloud, report: Report, name: str) -> None:
     )
 
 
-def remove_secret_access(g: Gcloud, t: Target, report: Report, name: str) -> None:
+def remove_secret_access(g: Gcloud, t: Target, report: Report, name: str) -> bool:
     """Take the account's binding off a secret that stays, so it holds no dangling member.
 
-    A secret that is already gone has no binding to take off: it is reported absent.
+    A secret that is already gone (or was never made, as bz-iconik-token without --app-token)
+    has no binding to take off: it is reported absent.
+
+    Returns:
+        Whether the secret exists (in a dry run, assumed so), for the report's "kept".
     """
     label = f"{SECRET_ROLE} on {name}"
     policy = g.check(
@@ -88,7 +92,7 @@ def remove_secret_access(g: Gcloud, t: Target, report: Report, name: str) -> Non
         not policy.ok or not has_binding(policy.json(), SECRET_ROLE, member)
     ):
         report.add(label, "absent")
-        return
+        return policy.ok
     g.change(
         [
             "secrets",
@@ -101,3 +105,4 @@ def remove_secret_access(g: Gcloud, t: Target, report: Report, name: str) -> Non
         doing=f"remove {SECRET_ROLE} on {name} from {t.account_email}",
     )
     report.add(label, "removed")
+    return True

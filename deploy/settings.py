@@ -85,10 +85,15 @@ SECRET_NAME = "bz-shared-secret"
 #: (AES-256-GCM; name fixed in the plugin, b2_iconik/sealing.py). Made once, never rotated by
 #: make deploy: tasks sealed under an old key would no longer open.
 TASK_KEY_NAME = "bz-task-key"
+#: The Secret Manager secret holding the plugin's own iconik application token, with which the
+#: function serves requests that carry none (iconik's automations, i.e. policies; name fixed in
+#: the plugin, b2_iconik/secret.py). Stored only when asked (--app-token): it acts with the
+#: application's rights, not a user's.
+APP_TOKEN_NAME = "bz-iconik-token"
 #: Random bytes in a new secret (shown as twice as many hex digits). 32 bytes is also exactly
 #: the AES-256 key the plugin requires of bz-task-key: 64 hex characters.
 SECRET_BYTES = 32
-#: The one role the service account has on each of the two secrets (and on no other).
+#: The one role the service account has on each of the plugin's secrets (and on no other).
 SECRET_ROLE = "roles/secretmanager.secretAccessor"
 #: The roles it has on the queue only: add tasks, and delete the small lease tasks it creates.
 QUEUE_ROLES: tuple[str, ...] = ("roles/cloudtasks.enqueuer", "roles/cloudtasks.taskDeleter")
@@ -123,7 +128,10 @@ WITHHELD_KEYS: dict[str, str] = {
         f"it is for local runs and tests only; the function reads the task key from the "
         f"Secret Manager secret {TASK_KEY_NAME}"
     ),
-    "ICONIK_TOKEN": "the function needs no iconik token; export ICONIK_TOKEN for make deploy",
+    "ICONIK_TOKEN": (
+        f"the function reads it from the Secret Manager secret {APP_TOKEN_NAME} when deployed "
+        "with --app-token (export ICONIK_TOKEN for make deploy)"
+    ),
     "CLOUD_TASKS_EMULATOR_HOST": "it is for local runs only",
     "SECRET_MANAGER_ENDPOINT": "it is for local runs only",
     "TASKS_OIDC_CERTS_URL": "it is for tests only; the function checks tokens with Google's keys",

@@ -3,9 +3,11 @@
 It starts the sandbox, starts the plugin as a real server (functions-framework, as Cloud
 Functions runs it), seeds a small catalogue (nested collections, an asset whose B2 copy is
 missing, one whose B2 copy has the wrong size), then clicks "Add to LucidLink" and "Remove from
-LucidLink" on the top collection exactly as iconik would, and tells what happened: the iconik
-jobs' progress and outcome, and what is on each storage before and after. It exits 0 only when
-the story is the one the safety rule promises.
+LucidLink" on the top collection exactly as iconik would. Between the two, a policy does the
+work nobody should have to remember: an automation "remove when approved" runs the plugin's
+Remove when a reviewer approves an asset, with the plugin's own application token. It tells what
+happened: the iconik jobs' progress and outcome, and what is on each storage before and after.
+It exits 0 only when the story is the one the safety rule promises.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from typing import Any
 import requests
 
 from iconik_sandbox import Catalogue, Sandbox, SeedResult
+from iconik_sandbox.automations import review_trigger
 
 SECRET = "demo-shared-secret"
+APP_TOKEN = "demo-application-token"
+POLICY = "remove-when-approved"
 FORMATS = "ORIGINAL,PPRO_PROXY"
 TERMINAL = {"FINISHED", "FAILED", "FINISHED_WITH_WARNING", "ABORTED", "SKIPPED"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +53,7 @@ def start_plugin(sandbox: Sandbox, log_file: Any) -> tuple[subprocess.Popen[byte
         **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
         "ICONIK_ID": sandbox.app_id, "ICONIK_URL": sandbox.url, "BZ_SHARED_SECRET": SECRET,
         "FORMAT_NAMES": FORMATS, "REMOVE_WAIT_SECONDS": "20", "REMOVE_RECHECK_SECONDS": "0.5",
-        "PYTHONUNBUFFERED": "1",
+        "ICONIK_TOKEN": APP_TOKEN, "GATHER_SECONDS": "2", "PYTHONUNBUFFERED": "1",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "functions_framework", "--target", "iconik_handler",
@@ -130,6 +135,43 @@ def follow(sandbox: Sandbox, job_id: str, timeout: float = 60) -> dict[str, Any]
     raise SystemExit(f"job {job_id} did not end in {timeout:.0f} s")
 
 
+def policy(
+    sandbox: Sandbox, url: str, ids: SeedResult, approved: str, title: str
+) -> dict[str, Any]:
+    """Step 2: a policy registered in iconik; a reviewer approves one asset."""
+    say("\n2. A policy: iconik's Automation engine runs 'Remove from LucidLink' on approval.")
+    sandbox.add_token(sandbox.app_id, APP_TOKEN)
+    sandbox.set_delivery_shape(token="none", context="ASSET")  # the plugin acts as itself
+    target = (f"{url}/policies/{POLICY}/remove?b2_storage_id={ids.b2_storage_id}"
+              f"&ll_storage_id={ids.ll_storage_id}&formats={FORMATS}")
+    action = requests.post(
+        f"{sandbox.url}/API/assets/v1/custom_actions/ASSET/", headers=sandbox.headers,
+        timeout=10, json={"type": "POST", "context": "ASSET", "url": target,
+                          "title": "B2 policy: remove from LucidLink when approved",
+                          "headers": {"x-bz-secret": SECRET}},
+    ).json()
+    sandbox.create_automation("B2 LucidLink: remove from LucidLink when approved",
+                              [review_trigger("APPROVED")], action["id"])
+    say(f"  automation 'remove from LucidLink when approved' → POST …/policies/{POLICY}/remove")
+    say(f"  A reviewer approves '{title}'.")
+    sandbox.set_approval(approved, "APPROVED")
+    [delivery] = sandbox.wait_for_deliveries(timeout=30)
+    say(f"  iconik's automation called the plugin (no auth_token: it acts with its own token)"
+        f" → {delivery['status']}, job {delivery.get('job_id')}")
+    job = follow(sandbox, str(delivery["job_id"]))
+    say(f"  iconik job '{job['title']}': {job['status']}")
+    storage_table(sandbox, ids)
+    return job
+
+
+def policy_removed(sandbox: Sandbox, ids: SeedResult, asset_id: str) -> bool:
+    """Gone from LucidLink, every format still on B2."""
+    state = sandbox.state
+    return not state.file_sets_of(asset_id, storage_id=ids.ll_storage_id) and all(
+        state.file_sets_of(asset_id, storage_id=ids.b2_storage_id, format_name=name)
+        for name in FORMATS.split(","))
+
+
 def story(sandbox: Sandbox, url: str) -> bool:
     ids = sandbox.seed(CATALOGUE)
     names = {a: sandbox.state.asset(a)["title"] for a in ids.asset_ids}
@@ -143,7 +185,10 @@ def story(sandbox: Sandbox, url: str) -> bool:
     say(f"  iconik job '{add_job['title']}': {add_job['status']}")
     storage_table(sandbox, ids)
 
-    say("\n2. A user runs 'Remove from LucidLink' on the same collection.")
+    approved = next(a for a in ids.asset_ids if a not in ids.b2_wrong_size + ids.b2_missing)
+    policy_job = policy(sandbox, url, ids, approved, names[approved])
+
+    say("\n3. A user runs 'Remove from LucidLink' on the same collection.")
     remove_job = follow(sandbox, click(url, "remove", ids, sandbox.token))
     say(f"  iconik job '{remove_job['title']}': {remove_job['status']}")
     say(f"  message: {remove_job.get('message')}")
@@ -153,6 +198,10 @@ def story(sandbox: Sandbox, url: str) -> bool:
     ll = ids.ll_storage_id
     checks = {
         "Add finished": add_job["status"] == "FINISHED",
+        "the policy removed the approved asset, its B2 copy verified": (
+            policy_job["status"] == "FINISHED"
+            and f"automation: {POLICY}" in policy_job["title"]
+            and policy_removed(sandbox, ids, approved)),
         "the wrong-size asset stayed on LucidLink": bool(
             sandbox.state.file_sets_of(kept, storage_id=ll)),
         "Remove reported it": remove_job["status"] == "FAILED" and kept in remove_job["message"],

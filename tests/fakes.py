@@ -35,6 +35,9 @@ class FakeIconik:
         self.refuse_renewal = False
         self.token = "token"
         self.fail_updates_of: set[str] = set()
+        self.user_of_token = "u1"
+        self.token_checks = 0
+        self.refuse_token = False
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -72,6 +75,11 @@ class FakeIconik:
         with self._lock:
             return [copy.deepcopy(j) for j in self.jobs.values() if j.get("parent_id") == parent_id]
 
+    def jobs_about(self, object_id: str) -> list[Json]:
+        with self._lock:
+            return [copy.deepcopy(j) for j in reversed(self.jobs.values())
+                    if j.get("object_id") == object_id]
+
     def started_jobs(self) -> list[Json]:
         with self._lock:
             return [copy.deepcopy(j) for j in self.jobs.values()
@@ -95,7 +103,10 @@ class FakeIconik:
 
     # -- tokens ----------------------------------------------------------------------------
     def check_token(self) -> Json:
-        return {"token": self.token, "expires": self.token_expires}
+        self.token_checks += 1
+        if self.refuse_token:
+            raise IconikHTTPError(401, ["Token is invalid"], "GET", "/auth/token/")
+        return {"token": self.token, "expires": self.token_expires, "user_id": self.user_of_token}
 
     def new_token(self) -> Json:
         if self.refuse_renewal:

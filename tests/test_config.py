@@ -192,6 +192,9 @@ def test_invalid_format_name_through_the_alias_names_a_variable() -> None:
         ("TOKEN_REFRESH_SECONDS", "an hour"),
         ("WATCHDOG_SECONDS", "0"),
         ("INPROCESS_STALE_SECONDS", "soon"),
+        ("GATHER_SECONDS", "0.5"),
+        ("GATHER_SECONDS", "a minute"),
+        ("LOOP_GUARD_SECONDS", "-1"),
     ],
 )
 def test_malformed_setting_names_the_variable(variable: str, value: str) -> None:
@@ -335,3 +338,14 @@ def test_main_without_iconik_id_exits_with_one_line(tmp_path: Path) -> None:
 def test_storage_ids_become_canonical() -> None:
     s = settings(B2_STORAGE_ID=B2.replace("-", ""), LL_STORAGE_ID=LL.upper())
     assert (s.b2_storage_id, s.ll_storage_id) == (B2, LL)
+
+
+def test_policy_settings_have_defaults_and_read_their_variables() -> None:
+    default = Settings.from_env(environ={"ICONIK_ID": APP_ID}, dotenv_path=None)
+    assert (default.gather_seconds, default.loop_guard_seconds) == (60.0, 3600.0)
+    assert default.iconik_token is None
+    given = Settings.from_env(environ={"ICONIK_ID": APP_ID, "GATHER_SECONDS": "5",
+                                       "LOOP_GUARD_SECONDS": "0", "ICONIK_TOKEN": "t0ken"},
+                              dotenv_path=None)
+    assert (given.gather_seconds, given.loop_guard_seconds) == (5.0, 0.0)
+    assert given.iconik_token == "t0ken" and "t0ken" not in repr(given)

@@ -273,3 +273,55 @@ def test_secret_manager_unavailable_fails_after_one_attempt(sm: HTTPServer) -> N
     with pytest.raises(SecretUnavailable):
         SharedSecret(sm_settings(sm)).get()
     assert access_count(sm) == 1
+
+
+# -- the application token (bz-iconik-token) ----------------------------------------------------
+
+APP_ACCESS = "/v1/projects/proj/secrets/bz-iconik-token/versions/latest:access"
+
+
+def test_app_token_from_the_environment_wins(sm: HTTPServer) -> None:
+    token = secret.AppToken(settings(ICONIK_TOKEN="env-app-token",
+                                     SECRET_MANAGER_ENDPOINT=endpoint(sm),
+                                     GOOGLE_CLOUD_PROJECT="proj"))
+    assert token.get() == "env-app-token"
+    assert sm.log == []
+
+
+def test_no_app_token_off_google_cloud_asks_nobody(sm: HTTPServer) -> None:
+    assert secret.AppToken(settings()).get() is None
+    assert sm.log == []
+
+
+def test_app_token_from_secret_manager_is_read_once(sm: HTTPServer) -> None:
+    sm.expect_request(APP_ACCESS).respond_with_json(version(b"sm-app-token\n"))
+    token = secret.AppToken(sm_settings(sm))
+    assert token.get() == token.get() == "sm-app-token"
+    assert sum(1 for request, _ in sm.log if request.path == APP_ACCESS) == 1
+
+
+def test_an_app_token_secret_that_does_not_exist_is_none_for_a_minute(sm: HTTPServer) -> None:
+    sm.expect_request(APP_ACCESS).respond_with_json(
+        {"error": {"code": 404, "message": "Secret not found", "status": "NOT_FOUND"}},
+        status=404)
+    now = [1000.0]
+    token = secret.AppToken(sm_settings(sm), clock=lambda: now[0])
+    assert token.get() is None and token.get() is None
+    assert sum(1 for request, _ in sm.log if request.path == APP_ACCESS) == 1
+    now[0] += secret.MISSING_SECONDS + 1
+    assert token.get() is None
+    assert sum(1 for request, _ in sm.log if request.path == APP_ACCESS) == 2
+
+
+def test_an_unreadable_app_token_secret_is_a_passing_failure(sm: HTTPServer) -> None:
+    sm.expect_request(APP_ACCESS).respond_with_json(
+        {"error": {"code": 503, "message": "unavailable", "status": "UNAVAILABLE"}}, status=503)
+    with pytest.raises(SecretUnavailable) as caught:
+        secret.AppToken(sm_settings(sm)).get()
+    assert not isinstance(caught.value, secret.SecretMissing)
+
+
+def test_on_cloud_run_the_app_token_is_looked_up_in_secret_manager() -> None:
+    # Cloud Run and Cloud Functions gen2 set K_SERVICE; off Google Cloud nothing is asked.
+    assert settings(K_SERVICE="b2-iconik").on_google_cloud
+    assert not settings().on_google_cloud

@@ -28,6 +28,7 @@ from tests.scenarios.conftest import (
     on_storage,
     seed,
     serve_queued,
+    settle,
     terminal_patches,
     wait_for_job,
 )
@@ -39,14 +40,6 @@ pytestmark = pytest.mark.e2e
 REMOVE_CATALOGUE = {"assets": remove.CHUNK + 50, "on_ll": 1.0, "b2_missing": 0,
                     "b2_wrong_size": 3, "b2_bad_status": 0, "duplicates": 20,
                     "formats": ("ORIGINAL",), "saved_searches": 0}
-
-
-def settle(queue: Dispatcher, timeout: float = 30) -> None:
-    """Wait until the dispatcher has nothing due or in flight (a twin may still be running)."""
-    deadline = time.monotonic() + timeout
-    while not queue.idle():
-        assert time.monotonic() < deadline, "the queue did not settle"
-        time.sleep(0.05)
 
 
 def calls(sb: Sandbox, since: float) -> int:
