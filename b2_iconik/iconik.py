@@ -43,6 +43,8 @@ PER_PAGE = 100
 BULK_LIMIT = 500
 #: A loop guard: no real listing the plugin walks has this many pages.
 MAX_PAGES = 100_000
+#: iconik's automations collection (the Automation engine's API).
+AUTOMATIONS = "/API/automations/v1/automations/"
 
 #: Connections to iconik kept open per instance, shared by every client: enough for every thread
 #: that may call iconik at once (worker threads times Remove's parallel checks, plus the clicks).
@@ -372,7 +374,8 @@ def shared_pool(connections: int, maxsize: int, block: bool, **pool_kwargs: Any)
 
 
 class IconikClient:
-    """iconik's Assets, Files, Jobs and Search APIs, as the plugin uses them.
+    """iconik's Assets, Files, Jobs and Search APIs as the plugin uses them (and Automations, for
+    the admin tool's policies).
 
     Args:
         base_url: ``ICONIK_URL``; every request, including ``next_url`` pages, goes only here.
@@ -597,6 +600,41 @@ class IconikClient:
         """Delete a custom action; one already gone counts as deleted."""
         path = f"/API/assets/v1/custom_actions/{context}/{action_id}/"
         self._call("DELETE", path, missing_ok=True)
+
+    # -- automations (policies) ------------------------------------------------------------
+
+    def get_collection(self, collection_id: str) -> Json | None:
+        """The collection, or None when iconik does not know it."""
+        path = f"/API/assets/v1/collections/{collection_id}/"
+        return self._call("GET", path, missing_ok=True)
+
+    def list_automations(self) -> list[Json]:
+        """Every automation of the domain, every page."""
+        return list(self._pages(AUTOMATIONS, {}))
+
+    def create_automation(self, automation: Json) -> Json:
+        """Create an automation (201); returns it as iconik stored it, with its id."""
+        return self._call("POST", AUTOMATIONS, json=automation) or {}
+
+    def update_automation(self, automation_id: str, automation: Json) -> Json:
+        """Replace an automation's fields (PUT); returns it as iconik stored it."""
+        return self._call("PUT", f"{AUTOMATIONS}{automation_id}/", json=automation) or {}
+
+    def patch_automation(self, automation_id: str, **fields: Any) -> Json:
+        """Change some fields of an automation (PATCH), e.g. its ``status``."""
+        return self._call("PATCH", f"{AUTOMATIONS}{automation_id}/", json=fields) or {}
+
+    def delete_automation(self, automation_id: str) -> None:
+        """Delete an automation (204); one already gone counts as deleted."""
+        self._call("DELETE", f"{AUTOMATIONS}{automation_id}/", missing_ok=True)
+
+    def estimate_automation(self, automation_id: str) -> Json:
+        """iconik's estimate of a run on existing objects: ``{total, facets, errors}``."""
+        return self._call("GET", f"{AUTOMATIONS}{automation_id}/runs/estimate/") or {}
+
+    def run_automation(self, automation_id: str) -> None:
+        """Run an automation on the existing objects it matches; iconik answers 202 at once."""
+        self._call("POST", f"{AUTOMATIONS}{automation_id}/runs/")
 
     # -- plumbing --------------------------------------------------------------------------
 

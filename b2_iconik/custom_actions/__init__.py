@@ -6,6 +6,8 @@ Run as ``b2-iconik-actions`` or ``python -m b2_iconik.custom_actions``::
         --b2-storage B2_ID --ll-storage LL_ID --formats ORIGINAL,PPRO_PROXY
     b2-iconik-actions list
     b2-iconik-actions delete https://REGION-PROJECT.cloudfunctions.net/iconik_handler
+    b2-iconik-actions policy create ENDPOINT remove-when-approved [--activate] [--dry-run]
+    b2-iconik-actions policy list|estimate|activate|deactivate|run|delete ...
 
 The work is split so that a reader finds each rule in one place:
 
@@ -15,7 +17,9 @@ The work is split so that a reader finds each rule in one place:
 * :mod:`.render`: the lines and tables printed, with the secret masked;
 * :mod:`.api`: the iconik side, reading the operator's settings, checking the storages and
   applying a plan;
-* :mod:`.cli`: argparse, the commands and the exit statuses.
+* :mod:`.cli`: argparse, the commands and the exit statuses;
+* :mod:`.policies` and :mod:`.policy_cli`: the ``policy`` group, iconik automations that run the
+  plugin on their own triggers, each through a custom action of its own.
 
 The tool is idempotent: ``create`` run twice leaves one action per context and operation, updated
 in place; it only ever touches actions whose URL is ``ENDPOINT/add`` or ``ENDPOINT/remove`` for the

@@ -58,7 +58,7 @@ def normalize_endpoint(endpoint: str) -> str:
     return endpoint.rstrip("/")
 
 
-def _base(url: str) -> tuple[str, str, str]:
+def url_base(url: str) -> tuple[str, str, str]:
     """scheme, host and path (no trailing slash) of a URL, scheme and host in lower case."""
     parts = urlsplit(url.strip())
     return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/")
@@ -73,12 +73,12 @@ def operation_of(url: object, endpoint: str | None = None) -> str | None:
     """
     if not isinstance(url, str):
         return None
-    scheme, host, path = _base(url)
+    scheme, host, path = url_base(url)
     operation = path.rsplit("/", 1)[-1]
     if operation not in OPERATIONS or "/" not in path:
         return None
     if endpoint is not None:
-        e_scheme, e_host, e_path = _base(endpoint)
+        e_scheme, e_host, e_path = url_base(endpoint)
         if (scheme, host, path) != (e_scheme, e_host, f"{e_path}/{operation}"):
             return None
     return operation

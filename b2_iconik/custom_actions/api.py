@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from b2_iconik.config import Settings, is_uuid
+from b2_iconik.custom_actions.actions import Json
 from b2_iconik.custom_actions.errors import UsageError
 from b2_iconik.custom_actions.plan import Change
-from b2_iconik.custom_actions.render import describe
+from b2_iconik.custom_actions.render import PREVIEW_ID, describe, request_line
 from b2_iconik.errors import ConfigError
 from b2_iconik.iconik import IconikClient, retry_policy
 
@@ -57,17 +58,21 @@ def read_environment(need_secret: bool) -> Environment:
     return Environment(settings, token, settings.format_names if raw else None)
 
 
-def make_client(env: Environment) -> IconikClient:
-    """An iconik client for the operator's application token, with CLI-sized retries."""
+def make_client(env: Environment, preview: TextIO | None = None) -> IconikClient:
+    """An iconik client for the operator's application token, with CLI-sized retries.
+
+    With ``preview`` (a dry run), a :class:`PreviewClient` that prints writes there instead.
+    """
     retry = retry_policy(total=CLI_RETRIES, backoff_factor=CLI_BACKOFF)
-    return IconikClient(
-        env.settings.iconik_url,
-        env.settings.iconik_id,
-        env.token,
-        max_rps=env.settings.iconik_max_rps,
-        retry=retry,
-        copy_retry=retry,
-    )
+    args = (env.settings.iconik_url, env.settings.iconik_id, env.token)
+    kwargs: dict[str, Any] = {
+        "max_rps": env.settings.iconik_max_rps,
+        "retry": retry,
+        "copy_retry": retry,
+    }
+    if preview is not None:
+        return PreviewClient(*args, out=preview, **kwargs)
+    return IconikClient(*args, **kwargs)
 
 
 def check_storages(
@@ -107,6 +112,17 @@ def _same_id(a: str, b: str) -> bool:
     return a.replace("-", "").lower() == b.replace("-", "").lower()
 
 
+def apply_change(client: IconikClient, change: Change) -> Json | None:
+    """Send one planned change to iconik; returns the action iconik stored (create/update)."""
+    if change.kind == "create":
+        return client.create_custom_action(change.context, change.action)
+    if change.kind == "update":
+        return client.update_custom_action(change.context, str(change.action_id), change.action)
+    if change.kind == "delete":
+        client.delete_custom_action(change.context, str(change.action_id))
+    return None
+
+
 def apply_changes(client: IconikClient, changes: Iterable[Change], out: TextIO) -> int:
     """Send the planned changes to iconik, printing each as it is done; returns how many.
 
@@ -115,14 +131,38 @@ def apply_changes(client: IconikClient, changes: Iterable[Change], out: TextIO) 
     """
     done = 0
     for change in changes:
-        if change.kind == "create":
-            client.create_custom_action(change.context, change.action)
-        elif change.kind == "update":
-            client.update_custom_action(change.context, str(change.action_id), change.action)
-        elif change.kind == "delete":
-            client.delete_custom_action(change.context, str(change.action_id))
-        else:
+        if change.kind == "unchanged":
             continue
+        apply_change(client, change)
         done += 1
         print(describe(change, dry_run=False), file=out)
     return done
+
+
+class PreviewClient(IconikClient):
+    """The client of a ``--dry-run``: reads go to iconik, writes are printed and never sent.
+
+    Every request passes through ``_call``, so overriding it is the one place where a write can
+    be held back: the command runs its real code path, and what it prints is exactly the
+    requests it would send (the secret masked). A created object gets :data:`PREVIEW_ID`.
+    """
+
+    def __init__(self, *args: Any, out: TextIO, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.out = out
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Json | None = None,
+        missing_ok: bool = False,
+    ) -> Json | None:
+        if method == "GET":
+            return super()._call(method, path, params=params, json=json, missing_ok=missing_ok)
+        print(request_line(method, path, json), file=self.out)
+        if method == "POST":
+            return {**(json or {}), "id": PREVIEW_ID}
+        return json

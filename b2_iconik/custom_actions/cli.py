@@ -1,4 +1,6 @@
-"""The command line of ``b2-iconik-actions``: argparse, the three commands, the exit statuses.
+"""The command line of ``b2-iconik-actions``: argparse, the commands, the exit statuses.
+
+``create``, ``list`` and ``delete`` are here; the ``policy`` group is in :mod:`.policy_cli`.
 
 Each command reads its inputs, asks :mod:`.plan` what to do, prints it with :mod:`.render` and
 applies it through :mod:`.api`. Every expected failure ends here as one line on stderr and an exit
@@ -14,7 +16,12 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from b2_iconik.config import parse_formats
-from b2_iconik.custom_actions.actions import ActionSpec, normalize_endpoint, plugin_actions
+from b2_iconik.custom_actions.actions import (
+    ActionSpec,
+    Json,
+    normalize_endpoint,
+    plugin_actions,
+)
 from b2_iconik.custom_actions.api import (
     apply_changes,
     check_storages,
@@ -23,9 +30,11 @@ from b2_iconik.custom_actions.api import (
 )
 from b2_iconik.custom_actions.errors import UsageError
 from b2_iconik.custom_actions.plan import Change, plan_create, plan_delete
+from b2_iconik.custom_actions.policies import policy_of_url
+from b2_iconik.custom_actions.policy_cli import add_policy_parser
 from b2_iconik.custom_actions.render import MASK, describe, render_table, summary
 from b2_iconik.errors import ConfigError, IconikError, IconikHTTPError, IconikUnavailable
-from b2_iconik.iconik import IconikClient
+from b2_iconik.iconik import AUTOMATIONS, IconikClient
 
 #: Shorter values are not masked inside error messages: they would garble the words.
 MIN_MASKED = 6
@@ -71,11 +80,26 @@ def cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
     endpoint = normalize_endpoint(args.endpoint)
     env = read_environment(need_secret=False)
     with make_client(env) as client:
-        changes = plan_delete(client.list_custom_actions(), endpoint)
+        actions = client.list_custom_actions()
+        _note_policies(actions, endpoint)
+        changes = plan_delete(actions, endpoint)
         if not changes:
             print(f"no plugin actions for {endpoint}", file=out)
             return EXIT_OK
         return _run(client, changes, args.dry_run, out)
+
+
+def _note_policies(actions: list[Json], endpoint: str) -> None:
+    """Say so on stderr when the endpoint has policies: ``delete`` leaves them, and once the
+    function is gone their automations would call nothing (``make undeploy`` runs ``delete``)."""
+    owners = (policy_of_url(a.get("url"), endpoint) for a in actions)
+    slugs = sorted({owner[0] for owner in owners if owner})
+    if slugs:
+        print(
+            f"note: the policies of {endpoint} are kept ({', '.join(slugs)}): "
+            f"b2-iconik-actions policy delete {endpoint} --all removes them",
+            file=sys.stderr,
+        )
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
@@ -128,7 +152,7 @@ def _legacy_positionals(args: argparse.Namespace) -> tuple[str | None, str | Non
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: create, list, delete."""
+    """The command line: create, list, delete, and the policy group."""
     parser = argparse.ArgumentParser(
         prog="b2-iconik-actions",
         description=(
@@ -177,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("endpoint", metavar="ENDPOINT", help="the function's URL")
     delete.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     delete.set_defaults(func=cmd_delete)
+
+    add_policy_parser(sub)
     return parser
 
 
@@ -216,12 +242,28 @@ def _explain_http(error: IconikHTTPError) -> str:
             "iconik refused the token (401): check ICONIK_ID and ICONIK_TOKEN "
             "(an application token of this iconik domain, see ICONIK_URL)"
         )
+    if error.status == 403 and error.path.startswith(AUTOMATIONS):
+        return (
+            f"iconik denied {error.method} {error.path} (403): the application token's user "
+            f"needs the role {automation_role(error.method, error.path)}"
+        )
     if error.status == 403:
         return (
             f"iconik denied {error.method} {error.path} (403): the application token's user "
             "needs the rights to manage custom actions and read storages"
         )
     return f"iconik failed: {error}"
+
+
+def automation_role(method: str, path: str) -> str:
+    """The iconik role a call to the automations API needs (automations.md, section 4)."""
+    if "/runs/" in path:
+        return "can_run_automations"
+    if method == "GET":
+        return "can_read_automations"
+    if method == "DELETE":
+        return "can_delete_automations"
+    return "can_write_automations"
 
 
 def _fail(message: str) -> None:

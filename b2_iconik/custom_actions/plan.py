@@ -63,7 +63,7 @@ def _differs(current: Json, wanted: Json) -> tuple[str, ...]:
     return tuple(changed)
 
 
-def _reconcile(matches: list[Json], wanted: Json, context: str) -> list[Change]:
+def reconcile(matches: list[Json], wanted: Json, context: str) -> list[Change]:
     """The changes for one context and operation, given the endpoint's actions for it."""
     if not matches:
         return [Change("create", context, wanted)]
@@ -93,7 +93,7 @@ def plan_create(existing: Iterable[Json], spec: ActionSpec) -> list[Change]:
                 for a in ours
                 if a.get("context") == context and operation_of(a.get("url")) == operation
             ]
-            changes.extend(_reconcile(matches, desired_action(spec, context, operation), context))
+            changes.extend(reconcile(matches, desired_action(spec, context, operation), context))
     return changes
 
 

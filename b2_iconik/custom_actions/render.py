@@ -6,7 +6,9 @@ secret header's value is always shown as ``****`` and secret-looking query value
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from b2_iconik.custom_actions.actions import SECRET_HEADER, Json
@@ -14,6 +16,8 @@ from b2_iconik.custom_actions.plan import Change, ChangeKind
 
 #: How a secret is shown in any output.
 MASK = "****"
+#: The id a dry run shows for an object it would create (iconik would choose the real one).
+PREVIEW_ID = "<new-id>"
 
 VERBS: dict[ChangeKind, tuple[str, str]] = {
     "create": ("would create", "created"),
@@ -33,6 +37,30 @@ def display_url(url: str) -> str:
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
     ]
     return urlunsplit(parts._replace(query=urlencode(pairs, safe=",")))
+
+
+def masked(body: Any) -> Any:
+    """A request body safe to print: the secret header's value masked, URLs shown safe."""
+    if isinstance(body, dict):
+        return {
+            k: MASK
+            if k.lower() == SECRET_HEADER
+            else display_url(v)
+            if k == "url" and isinstance(v, str)
+            else masked(v)
+            for k, v in body.items()
+        }
+    if isinstance(body, list):
+        return [masked(item) for item in body]
+    return body
+
+
+def request_line(method: str, path: str, body: Any) -> str:
+    """One request a dry run would send: method, path and body, the secret masked."""
+    line = f"would send {method} {path}"
+    if body is not None:
+        line += " " + json.dumps(masked(body), ensure_ascii=False, sort_keys=True)
+    return line
 
 
 def describe(change: Change, dry_run: bool) -> str:
@@ -87,7 +115,12 @@ def render_table(actions: Sequence[Json]) -> str:
     in its status.
     """
     header = ("CONTEXT", "STATUS", "TITLE", "URL", "LAST ERROR")
-    rows = [header, *(_row(action) for action in actions)]
+    return table(header, [_row(action) for action in actions])
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell, the last one left ragged."""
+    rows = [header, *rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True))
