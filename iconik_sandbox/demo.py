@@ -4,14 +4,17 @@ It starts the sandbox, starts the plugin as a real server (functions-framework, 
 Functions runs it), seeds a small catalogue (nested collections, an asset whose B2 copy is
 missing, one whose B2 copy has the wrong size), then clicks "Add to LucidLink" and "Remove from
 LucidLink" on the top collection exactly as iconik would. Between the two, a policy does the
-work nobody should have to remember: an automation "remove when approved" runs the plugin's
-Remove when a reviewer approves an asset, with the plugin's own application token. It tells what
+work nobody should have to remember: ``b2-iconik-actions policy create`` registers "remove when
+approved", and iconik's Automation engine (the sandbox's) runs the plugin's Remove when a reviewer
+approves an asset, the plugin acting with its own application token. It tells what
 happened: the iconik jobs' progress and outcome, and what is on each storage before and after.
 It exits 0 only when the story is the one the safety rule promises.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import socket
@@ -24,8 +27,8 @@ from typing import Any
 
 import requests
 
+from b2_iconik.custom_actions import main as actions_cli
 from iconik_sandbox import Catalogue, Sandbox, SeedResult
-from iconik_sandbox.automations import review_trigger
 
 SECRET = "demo-shared-secret"
 APP_TOKEN = "demo-application-token"
@@ -142,17 +145,16 @@ def policy(
     say("\n2. A policy: iconik's Automation engine runs 'Remove from LucidLink' on approval.")
     sandbox.add_token(sandbox.app_id, APP_TOKEN)
     sandbox.set_delivery_shape(token="none", context="ASSET")  # the plugin acts as itself
-    target = (f"{url}/policies/{POLICY}/remove?b2_storage_id={ids.b2_storage_id}"
-              f"&ll_storage_id={ids.ll_storage_id}&formats={FORMATS}")
-    action = requests.post(
-        f"{sandbox.url}/API/assets/v1/custom_actions/ASSET/", headers=sandbox.headers,
-        timeout=10, json={"type": "POST", "context": "ASSET", "url": target,
-                          "title": "B2 policy: remove from LucidLink when approved",
-                          "headers": {"x-bz-secret": SECRET}},
-    ).json()
-    sandbox.create_automation("B2 LucidLink: remove from LucidLink when approved",
-                              [review_trigger("APPROVED")], action["id"])
-    say(f"  automation 'remove from LucidLink when approved' → POST …/policies/{POLICY}/remove")
+    os.environ.update(ICONIK_URL=sandbox.url, ICONIK_ID=sandbox.app_id,
+                      ICONIK_TOKEN=sandbox.token, BZ_SHARED_SECRET=SECRET)
+    say(f"  $ b2-iconik-actions create {url} --b2-storage … --ll-storage … --formats {FORMATS}")
+    listing = io.StringIO()
+    with contextlib.redirect_stdout(listing):  # one line per action: only the summary here
+        actions_cli(["create", url, "--b2-storage", ids.b2_storage_id,
+                     "--ll-storage", ids.ll_storage_id, "--formats", FORMATS])
+    say("  " + listing.getvalue().strip().splitlines()[-1])
+    say(f"  $ b2-iconik-actions policy create {url} {POLICY} --activate")
+    actions_cli(["policy", "create", url, POLICY, "--activate"])
     say(f"  A reviewer approves '{title}'.")
     sandbox.set_approval(approved, "APPROVED")
     [delivery] = sandbox.wait_for_deliveries(timeout=30)
