@@ -180,6 +180,8 @@ class _Open:
         self.parts: list[_Part] = []
         self.seen: set[str] = set()
         self.closed = False
+        #: Write-behind (in-process) only: assets accepted here, not yet in a ledger part.
+        self.unwritten: list[str] = []
         self.finding = threading.Lock()
         self.writing = threading.Lock()
         self.lock = threading.Lock()
@@ -212,6 +214,10 @@ class Gatherer:
         self.settings = settings
         self.clock = clock
         self.sleep = sleep
+        #: In-process, the batch's CLOSE step runs in this process: the ledger is kept here and
+        #: written once, when the batch closes (see :meth:`flush`). On Cloud Tasks it is written
+        #: before each answer, since any instance may close the batch and this one may die.
+        self.behind = not settings.tasks_queue
         self._open: dict[str, _Open] = {}
         self._identities: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
@@ -278,9 +284,15 @@ class Gatherer:
     def _window(self, window: Window) -> _Open:
         with self._lock:
             now = self.clock()
-            for key in [k for k, o in self._open.items() if o.window.late_after + 60 < now]:
+            for key in [k for k, o in self._open.items()
+                        if o.window.late_after + 60 < now and not o.unwritten]:
                 del self._open[key]
-            return self._open.setdefault(window.key, _Open(window))
+            here = self._open.get(window.key)
+            if here is None or (self.behind and here.closed):
+                # In-process, a batch closed early (its CLOSE step ran before the window's
+                # end, as only a clock set back can make it) leaves the window a new batch.
+                here = self._open[window.key] = _Open(window)
+            return here
 
     def _batch(
         self, client: IconikClient, queue: Queue, here: _Open, token: str, trace: str | None
@@ -294,6 +306,8 @@ class Gatherer:
     def _find_or_create(
         self, client: IconikClient, queue: Queue, window: Window, token: str, trace: str | None
     ) -> str:
+        if self.behind:  # this process's batches are its own: it alone can close them
+            return self._create(client, queue, window, token, trace)
         found = self._find(client, window)
         if found:
             return found
@@ -356,6 +370,14 @@ class Gatherer:
             Late: the window closed first; nothing may be assumed written.
             IconikError: the write failed.
         """
+        if self.behind:
+            with here.lock:
+                if here.closed:
+                    raise Late("the batch has closed")
+                new = [i for i in dict.fromkeys(asset_ids) if i not in here.seen]
+                here.unwritten.extend(new)
+                here.seen.update(new)
+            return
         with here.lock:
             batch = here.pending or _Batch()
             batch.ids.extend(asset_ids)
@@ -378,6 +400,33 @@ class Gatherer:
             here.closed = True
             raise Late("the window is over")
         new = [i for i in dict.fromkeys(ids) if i not in here.seen]
+        self._append(client, here, new)
+        if self.clock() > here.window.late_after:
+            here.closed = True
+            raise Late("the write ended after the window closed")
+
+    def flush(self, client: IconikClient, job_id: str) -> None:
+        """Close a write-behind batch here and write its ledger, before its CLOSE step reads it.
+
+        What a failed write leaves unwritten is written by the next try of the CLOSE step.
+
+        Raises:
+            IconikError: a ledger part could not be written.
+        """
+        with self._lock:
+            here = next((o for o in self._open.values() if o.job_id == job_id), None)
+        if here is None:
+            return
+        with here.writing:
+            with here.lock:
+                here.closed = True
+            while here.unwritten:
+                take = here.unwritten[:PART_CAP]
+                self._append(client, here, take)
+                del here.unwritten[: len(take)]
+
+    def _append(self, client: IconikClient, here: _Open, new: list[str]) -> None:
+        """Add assets to this instance's ledger parts, a part of at most PART_CAP at a time."""
         while new:
             part = here.parts[-1] if here.parts and len(here.parts[-1].ids) < PART_CAP else None
             if part is None:
@@ -397,9 +446,6 @@ class Gatherer:
             part.ids = listed
             new = new[len(take):]
             here.seen.update(take)
-        if self.clock() > here.window.late_after:
-            here.closed = True
-            raise Late("the write ended after the window closed")
 
     def _new_part(self, client: IconikClient, here: _Open) -> _Part:
         assert here.job_id is not None

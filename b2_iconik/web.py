@@ -30,7 +30,7 @@ from b2_iconik.errors import (
     SecretUnavailable,
     is_transient,
 )
-from b2_iconik.gathering import Gatherer, Source
+from b2_iconik.gathering import Source
 from b2_iconik.iconik import CLICK, IconikClient
 from b2_iconik.logs import log_context, redact, trace_from_headers
 from b2_iconik.oidc import CannotVerify, Unauthenticated
@@ -127,7 +127,6 @@ class Plugin:
         deliveries: the Cloud Tasks runner that takes steps the queue delivers; None when the
             steps run in-process (a marked request is then refused).
         app_token: the plugin's own iconik token, for requests that carry none.
-        gatherer: gathers automations' requests into batches.
     """
 
     def __init__(
@@ -139,7 +138,6 @@ class Plugin:
         storages: StorageCache | None = None,
         deliveries: CloudTasksRunner | None = None,
         app_token: AppToken | None = None,
-        gatherer: Gatherer | None = None,
     ) -> None:
         self.settings = settings
         self.secret = secret
@@ -148,7 +146,6 @@ class Plugin:
         self.storages = storages or StorageCache()
         self.deliveries = deliveries
         self.app_token = app_token or AppToken(settings)
-        self.gatherer = gatherer or Gatherer(settings, clock=worker.clock)
 
     def handle(self, request: Request) -> Response:
         """Answer one request; never raises."""
@@ -310,8 +307,8 @@ class Plugin:
             client.use_lane(CLICK)
             self._check_storages(client, options)
             try:
-                joined = self.gatherer.join(client, self.runner, operation, options, source,
-                                            token, action.asset_ids, trace)
+                joined = self.worker.gatherer.join(client, self.runner, operation, options,
+                                                   source, token, action.asset_ids, trace)
             except IconikHTTPError as problem:
                 if problem.status == 401:
                     raise PayloadError("auth_token", f"iconik refused it: {problem}") from None

@@ -63,6 +63,8 @@ class Worker:
         self.clock = clock
         self.tokens = TokenKeeper(settings.token_refresh_seconds, clock)
         self.sweeper = stale.Sweeper(settings.inprocess_stale_seconds)
+        #: Automations' requests gathered by this instance (their batches close here too).
+        self.gatherer = gathering.Gatherer(settings, clock)
         self._client_factory = client_factory or self._default_client
 
     def client(self, token: str) -> IconikClient:
@@ -138,6 +140,7 @@ class Worker:
         elif step.kind == WATCHDOG:
             tally.run_watchdog(client, queue, step, now, self.settings.watchdog_seconds)
         elif step.kind == CLOSE:
+            self.gatherer.flush(client, step.job_id)
             gathering.close(client, queue, step, now, self.settings)
 
     def _chunk(

@@ -42,6 +42,15 @@ class Clock:
 
 @pytest.fixture
 def settings() -> Settings:
+    """On Cloud Tasks: every instance writes its ledger before it answers."""
+    return Settings.from_env(environ={
+        "ICONIK_ID": "app", "TASKS_QUEUE": "projects/p/locations/l/queues/q",
+        "TASKS_URL": "https://function.example/"}, dotenv_path=None)
+
+
+@pytest.fixture
+def in_process() -> Settings:
+    """In-process: the ledger is written when the batch closes, in the same process."""
     return Settings.from_env(environ={"ICONIK_ID": "app"}, dotenv_path=None)
 
 
@@ -69,7 +78,7 @@ def test_two_instances_share_one_batch_each_with_its_own_ledger(settings):
     batch = iconik.jobs[first.job_id]
     assert batch["title"] == (
         "Remove assets from LucidLink (automation: remove-when-approved, as the application)")
-    assert batch["metadata"]["runner"] == jobs.IN_PROCESS
+    assert batch["metadata"]["runner"] == jobs.CLOUD_TASKS
     assert batch["metadata"]["acting"] == "application"
 
 
@@ -270,3 +279,61 @@ def test_a_batch_whose_requests_all_moved_on_ends_with_nothing_to_do(settings):
     close(iconik, queue, settings, START + 90)
     assert queue.of_kind(EXPAND) == []
     assert iconik.jobs[batch]["status"] == "FINISHED"
+
+
+# -- in-process: the ledger is kept in memory until the batch closes --------------------------
+
+
+def ledger_writes(iconik: FakeIconik) -> int:
+    return sum(1 for _, f in iconik.updates if "asset_ids" in f.get("metadata", {}))
+
+
+def test_in_process_a_burst_costs_no_call_until_its_batch_closes(in_process):
+    iconik, queue, clock = FakeIconik(), FakeQueue(), Clock()
+    g = Gatherer(in_process, clock, clock.sleep)
+    job_ids = {join(g, iconik, queue, [asset(n), asset(n % 7)]).job_id for n in range(600)}
+    assert len(job_ids) == 1 and len(iconik.jobs) == 1  # the batch; no find, no ledger yet
+    assert ledger_writes(iconik) == 0
+    [close_step] = queue.of_kind(CLOSE)
+    g.flush(iconik, close_step.job_id)
+    assert sorted(len(p) for p in ledger(iconik, close_step.job_id)) == [100, 250, 250]
+    gathering.close(iconik, queue, close_step, START + 90, in_process)  # type: ignore[arg-type]
+    assert sum(len(s.selection.asset_ids) for s in queue.of_kind(EXPAND) if s.selection) == 600
+
+
+def test_in_process_a_request_after_the_flush_joins_the_next_batch(in_process):
+    iconik, queue, clock = FakeIconik(), FakeQueue(), Clock()
+    g = Gatherer(in_process, clock, clock.sleep)
+    first = join(g, iconik, queue, [asset(1)]).job_id
+    g.flush(iconik, first)
+    second = join(g, iconik, queue, [asset(2)]).job_id
+    assert second != first
+    g.flush(iconik, second)
+    assert ledger(iconik, first) == [[asset(1)]] and ledger(iconik, second) == [[asset(2)]]
+
+
+def test_in_process_a_failed_flush_keeps_what_it_did_not_write(in_process):
+    iconik, queue, clock = FakeIconik(), FakeQueue(), Clock()
+    g = Gatherer(in_process, clock, clock.sleep)
+    batch = join(g, iconik, queue, [asset(n) for n in range(300)]).job_id
+    original, calls = iconik.update_job, []
+
+    def flaky(job_id: str, **fields: Any) -> None:
+        calls.append(job_id)
+        if len(calls) == 2:
+            raise IconikHTTPError(503, ["down"], "PATCH", f"/jobs/{job_id}/")
+        original(job_id, **fields)
+
+    iconik.update_job = flaky  # type: ignore[method-assign]
+    with pytest.raises(IconikHTTPError):
+        g.flush(iconik, batch)
+    g.flush(iconik, batch)  # the CLOSE step's next try
+    assert sorted(a for p in ledger(iconik, batch) for a in p) == sorted(
+        asset(n) for n in range(300))
+
+
+def test_in_process_instances_never_share_a_batch(in_process):
+    iconik, queue, clock = FakeIconik(), FakeQueue(), Clock()
+    one, two = Gatherer(in_process, clock, clock.sleep), Gatherer(in_process, clock, clock.sleep)
+    assert join(one, iconik, queue, [asset(1)]).job_id != join(two, iconik, queue,
+                                                                 [asset(2)]).job_id

@@ -617,7 +617,7 @@ def automations(app_module, client, iconik):
 
     main = app_module[1]
     main.plugin.app_token = StaticAppToken(APP_TOKEN)
-    main.plugin.gatherer = Gatherer(main.plugin.settings)
+    main.plugin.worker.gatherer = Gatherer(main.plugin.settings)
     iconik.get(f"{ICONIK}/API/jobs/v1/jobs/", json={"objects": [], "page": 1, "pages": 1})
     iconik.patch(f"{ICONIK}/API/jobs/v1/jobs/{JOB}/", json={"id": JOB})
     iconik.get(f"{ICONIK}/API/auth/v1/auth/token/",
