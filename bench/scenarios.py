@@ -56,6 +56,7 @@ _BULK = re.compile(r"^/API/files/v1/storages/[^/]+/bulk/$")
 _CONTENTS = re.compile(r"^/API/assets/v1/collections/[^/]+/contents/$")
 _FILE_SETS = re.compile(r"^/API/files/v1/assets/[^/]+/file_sets/$")
 _JOB = re.compile(r"^/API/jobs/v1/jobs/[^/]+/$")
+_READS = re.compile(r"^/API/files/v1/assets/[^/]+/(formats|file_sets|files)/$")
 
 
 @dataclass(frozen=True)
@@ -623,6 +624,7 @@ def policies(lab: Lab, sizes: Sizes) -> Result:
         "jobs": len(made),
         "calls": calls.total,
         "calls_by_endpoint": calls.by_endpoint(),
+        "calls_per_minute": _minutes(calls, first),
         "timeline_seconds": {
             "first_batch_asset_read": first_read,
             "last_request": max(s.wall for s in policy_sent) - first,
@@ -636,8 +638,31 @@ def _spread(values: list[float]) -> dict[str, float]:
     """A long list of times in brief: its percentiles."""
     if not values:
         return {}
-    return {f"p{int(q * 100)}": round(_rank(values, q), 4)
-            for q in (0.5, 0.9, 0.99, 0.999, 1.0)}
+    return {f"p{q * 100:g}": round(_rank(values, q), 4) for q in (0.5, 0.9, 0.99, 0.999, 1.0)}
+
+
+def _minutes(calls: Calls, since: float) -> list[dict[str, int]]:
+    """What reached iconik in each minute from ``since``: the gathering's ledger writes (a job's
+    ``asset_ids`` rewritten), the safety rule's reads and deletes, anything else, and 429s."""
+    out: list[dict[str, int]] = []
+    for r in calls.records:
+        minute = max(0, int((r.wall - since) // 60))
+        while len(out) <= minute:
+            out.append({"ledger_writes": 0, "asset_reads": 0, "deletes": 0, "other": 0,
+                        "throttled": 0})
+        row = out[minute]
+        if r.status == 429:
+            row["throttled"] += 1
+        elif (r.method == "PATCH" and isinstance(r.body, dict)
+              and "asset_ids" in (r.body.get("metadata") or {})):
+            row["ledger_writes"] += 1
+        elif r.method == "GET" and _READS.search(r.path):
+            row["asset_reads"] += 1
+        elif r.method == "DELETE" and _DELETE.search(r.path):
+            row["deletes"] += 1
+        else:
+            row["other"] += 1
+    return out
 
 
 Scenario = Callable[[Lab, Sizes], Result]
