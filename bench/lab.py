@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -328,6 +329,37 @@ class Lab:
         answer = requests.post(url, data=json.dumps(body), timeout=timeout, headers={
             "x-bz-secret": SECRET, "Content-Type": "application/json"})
         return time.perf_counter() - started, answer
+
+    def automation(self, server: PluginServer, operation: str, ids: SeedResult,
+                   selection: dict[str, Any], policy: str,
+                   timeout: float = 30.0) -> tuple[float, requests.Response]:
+        """POST as iconik's Automation engine may: the policy's own URL, no ``auth_token``
+        (the plugin acts with its ``ICONIK_TOKEN``); returns (seconds to the answer, the answer).
+        """
+        body = {
+            "context": "ASSET", "asset_ids": [], "collection_ids": [], "saved_search_ids": [],
+            "user_id": None, "system_domain_id": "0d0d0d0d-0000-4000-8000-000000000000",
+            "action_id": "0a0a0a0a-0000-4000-8000-000000000000",
+            "date_created": "2026-12-02T10:00:00.000000", **selection,
+        }
+        url = (f"{server.url}/policies/{policy}/{operation}?b2_storage_id={ids.b2_storage_id}"
+               f"&ll_storage_id={ids.ll_storage_id}")
+        started = time.perf_counter()
+        answer = requests.post(url, data=json.dumps(body), timeout=timeout, headers={
+            "x-bz-secret": SECRET, "Content-Type": "application/json"})
+        return time.perf_counter() - started, answer
+
+    def application_token(self) -> str:
+        """A new iconik token the sandbox accepts, for the plugin's ``ICONIK_TOKEN``."""
+        token = "bench-app-token-" + secrets.token_hex(12)
+        self.iconik.call("add_token", token)
+        return token
+
+    def custom_jobs(self) -> list[dict[str, Any]]:
+        """Every job the plugin made, children included: id, parent_id, status, title,
+        date_created, completed_at, and whether it is a gathered batch (``batch``)."""
+        jobs: list[dict[str, Any]] = self.iconik.call("custom_jobs")
+        return jobs
 
     def accepted(self, answer: requests.Response) -> str:
         """The job id of an accepted click.

@@ -75,6 +75,17 @@ def _listing_pages(sb: Sandbox, collection_ids: list[str]) -> int:
                    for c in collection_ids)
 
 
+def _custom_jobs(sb: Sandbox) -> list[dict[str, Any]]:
+    """The jobs the plugin made (iconik's own copy jobs left out), in brief."""
+    return [
+        {"id": j["id"], "parent_id": j.get("parent_id"), "status": j["status"],
+         "title": j.get("title"), "date_created": j.get("date_created"),
+         "completed_at": j.get("completed_at"),
+         "batch": bool((j.get("metadata") or {}).get("batch"))}
+        for j in sb.state.jobs(type="CUSTOM")
+    ]
+
+
 def _operations(sb: Sandbox) -> dict[str, Callable[..., Any]]:
     """What the bench may ask of the child, by name."""
     state = sb.state
@@ -83,6 +94,8 @@ def _operations(sb: Sandbox) -> dict[str, Callable[..., Any]]:
                          "copy_seconds": sb.copies.copy_seconds},
         "warm_up": lambda formats: _warm_up(sb, formats),
         "reset": lambda **faults: _reset(sb, faults),
+        "add_token": lambda token: sb.add_token(sb.app_id, token),
+        "custom_jobs": lambda: _custom_jobs(sb),
         "seed": lambda catalogue: sb.seed(catalogue),
         "jobs": lambda job_ids: [dict(state.job(j)) for j in job_ids],
         "statuses": lambda job_ids: [state.job(j)["status"] for j in job_ids],
