@@ -13,7 +13,10 @@ answered only once its assets are written down in iconik: in a *ledger part*, a 
 the batch whose metadata lists them (``asset_ids``). Each instance keeps its own ledger parts
 (at most :data:`PART_CAP` assets each) and rewrites a part whole, so no two writers share one.
 Requests that arrive together on an instance are written in one call (a group commit): a burst
-costs a few iconik calls a second, not one per request.
+costs a few iconik calls a second, not one per request. In-process (no Cloud Tasks) the batch's
+CLOSE step runs in the same process and dies with it, so writing before the answer would buy
+nothing: there the ledger waits in memory and the CLOSE step writes it (:meth:`Gatherer.flush`),
+and each process keeps batches of its own.
 
 One batch per window across instances. Every instance finds the batch by its ``object_id``,
 derived from the operation, storages and hour, and the batch key in its metadata. Only the
