@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 #: The most assets one ledger part lists (its metadata is rewritten whole on each write).
 PART_CAP = 250
+#: The longest wait between a window's end and its batch's start.
+GRACE_SECONDS = 10.0
 #: How long this instance remembers whose a token is (and that iconik accepted it).
 IDENTITY_SECONDS = 300.0
 #: How many windows a request tries to join before it is answered "try again" (iconik slow).
@@ -126,8 +128,10 @@ class Window:
 
     @property
     def grace(self) -> float:
-        """How long after the window's end its CLOSE step runs."""
-        return min(30.0, max(0.5, self.seconds / 2))
+        """How long after the window's end its CLOSE step runs: long enough for a write begun
+        before the end to land (and for instances' clocks to differ a little), short enough
+        that a lone request's work starts soon (10 s for a minute's window)."""
+        return min(GRACE_SECONDS, max(0.5, self.seconds / 6))
 
     @property
     def late_after(self) -> float:

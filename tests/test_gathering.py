@@ -71,10 +71,10 @@ def test_two_instances_share_one_batch_each_with_its_own_ledger(settings):
     second = join(two, iconik, queue, [asset(2)])
     third = join(one, iconik, queue, [asset(3), asset(1)])
     assert first.job_id == second.job_id == third.job_id
-    assert first.closes_at == START + 60 + 30
+    assert first.closes_at == START + 60 + 10
     assert sorted(ledger(iconik, first.job_id)) == [[asset(1), asset(3)], [asset(2)]]
     [close] = queue.of_kind(CLOSE)
-    assert close.job_id == first.job_id and close.not_before == START + 90
+    assert close.job_id == first.job_id and close.not_before == START + 70
     batch = iconik.jobs[first.job_id]
     assert batch["title"] == (
         "Remove assets from LucidLink (automation: remove-when-approved, as the application)")
@@ -168,7 +168,7 @@ def test_a_write_that_ends_after_the_window_closed_joins_the_next_window(setting
     def late(job_id: str, **fields: Any) -> None:
         original(job_id, **fields)
         if asset(2) in (fields.get("metadata") or {}).get("asset_ids", []):
-            clock.now = START + 60 + 16  # past the end plus half the grace
+            clock.now = START + 60 + 6  # past the end plus half the grace
 
     iconik.update_job = late  # type: ignore[method-assign]
     second = join(g, iconik, queue, [asset(2)])
@@ -216,7 +216,7 @@ def test_closing_starts_one_action_of_every_asset_once(settings):
     one, two = Gatherer(settings, clock, clock.sleep), Gatherer(settings, clock, clock.sleep)
     batch = join(one, iconik, queue, [asset(1), asset(2)]).job_id
     join(two, iconik, queue, [asset(2), asset(3)])
-    close(iconik, queue, settings, START + 90)
+    close(iconik, queue, settings, START + 70)
     [expand] = queue.of_kind(EXPAND)
     assert expand.job_id == batch and expand.source == POLICY.label
     assert expand.selection is not None
@@ -234,7 +234,7 @@ def test_a_batch_of_thousands_is_split_into_shards(settings):
     iconik, queue, clock = FakeIconik(), FakeQueue(), Clock()
     batch = join(Gatherer(settings, clock, clock.sleep), iconik, queue,
                  [asset(n) for n in range(5000)]).job_id
-    close(iconik, queue, settings, START + 90)
+    close(iconik, queue, settings, START + 70)
     shards = queue.of_kind(EXPAND)
     assert len(shards) > 1 and {s.shards for s in shards} == {len(shards)}
     assert sum(len(s.selection.asset_ids) for s in shards if s.selection) == 5000
@@ -276,7 +276,7 @@ def test_a_batch_whose_requests_all_moved_on_ends_with_nothing_to_do(settings):
     batch = join(g, iconik, queue, [asset(1)]).job_id
     for child in iconik.child_jobs(batch):
         iconik.jobs[child["id"]]["metadata"]["asset_ids"] = []
-    close(iconik, queue, settings, START + 90)
+    close(iconik, queue, settings, START + 70)
     assert queue.of_kind(EXPAND) == []
     assert iconik.jobs[batch]["status"] == "FINISHED"
 
@@ -297,7 +297,7 @@ def test_in_process_a_burst_costs_no_call_until_its_batch_closes(in_process):
     [close_step] = queue.of_kind(CLOSE)
     g.flush(iconik, close_step.job_id)
     assert sorted(len(p) for p in ledger(iconik, close_step.job_id)) == [100, 250, 250]
-    gathering.close(iconik, queue, close_step, START + 90, in_process)  # type: ignore[arg-type]
+    gathering.close(iconik, queue, close_step, START + 70, in_process)  # type: ignore[arg-type]
     assert sum(len(s.selection.asset_ids) for s in queue.of_kind(EXPAND) if s.selection) == 600
 
 
