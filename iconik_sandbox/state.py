@@ -125,6 +125,10 @@ class State:
             self._sets_of: dict[str, dict[str, None]] = {}
             self._files_of_asset: dict[str, dict[str, None]] = {}
             self._files_of_set: dict[str, dict[str, None]] = {}
+            self._files_of_storage: dict[str, dict[str, None]] = {}
+            #: scroll id -> the file ids a storage listing found when it began (see
+            #: ``storage_files``), so a scroll walks one snapshot however the storage changes
+            self.scrolls: dict[str, list[str]] = {}
             self._children: dict[str, list[str]] = {}
             self._holders: dict[str, list[str]] = {}  # asset id -> collections holding it
             #: asset id -> its approval status record (ApprovalBySchema); none means N/A
@@ -404,6 +408,7 @@ class State:
         self.files[record["id"]] = record
         self._files_of_asset.setdefault(record["asset_id"], {})[record["id"]] = None
         self._files_of_set.setdefault(record["file_set_id"], {})[record["id"]] = None
+        self._files_of_storage.setdefault(record["storage_id"], {})[record["id"]] = None
         return record
 
     def file_set(self, asset_id: str, file_set_id: str) -> Record:
@@ -462,6 +467,12 @@ class State:
                 and (status is None or f["status"] == status)
             ]
 
+    def storage_file_ids(self, storage_id: str) -> list[str]:
+        """The ids of every file on a storage (any status), oldest first."""
+        with self.lock:
+            self.storage(storage_id)
+            return list(self._files_of_storage.get(storage_id, ()))
+
     def set_file_status(self, file_id: str, status: str) -> Record:
         """Change one file's status (e.g. make a B2 file MISSING in a test)."""
         with self.lock:
@@ -504,6 +515,7 @@ class State:
             record = self.files.pop(file_id, None)
             if record is not None:
                 self._files_of_asset.get(record["asset_id"], {}).pop(file_id, None)
+                self._files_of_storage.get(record["storage_id"], {}).pop(file_id, None)
 
     # -- collections and saved searches --------------------------------------------------------
     def add_collection(self, title: str, parent_id: str | None = None) -> Record:
