@@ -500,8 +500,12 @@ class IconikClient:
         asset_ids: list[str],
         format_name: str,
         source_id: str | None = None,
+        overwrite: bool | None = None,
     ) -> str:
         """Ask iconik to copy one format of up to 500 assets to a storage.
+
+        ``overwrite``: sent when given (False: iconik must not replace a file set already on
+        the destination; left out, iconik's default, which is also False).
 
         Returns:
             the id of the copy job iconik created.
@@ -516,6 +520,8 @@ class IconikClient:
         }
         if source_id:
             body["preferred_original_storage_id"] = source_id
+        if overwrite is not None:
+            body["overwrite"] = overwrite
         answer = self._call("POST", f"/API/files/v1/storages/{destination_id}/bulk/", json=body)
         return str((answer or {}).get("job_id") or "")
 

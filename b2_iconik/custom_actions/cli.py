@@ -21,6 +21,7 @@ from b2_iconik.custom_actions.api import (
     make_client,
     read_environment,
 )
+from b2_iconik.custom_actions.audit import add_parser as add_audit_parser
 from b2_iconik.custom_actions.errors import UsageError
 from b2_iconik.custom_actions.plan import Change, plan_create, plan_delete
 from b2_iconik.custom_actions.render import MASK, describe, render_table, summary
@@ -177,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("endpoint", metavar="ENDPOINT", help="the function's URL")
     delete.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     delete.set_defaults(func=cmd_delete)
+
+    add_audit_parser(sub)
     return parser
 
 
