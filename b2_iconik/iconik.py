@@ -492,6 +492,16 @@ class IconikClient:
             seen.add(key)
         raise IconikHTTPError(200, [f"more than {MAX_PAGES} pages"], "GET", path)
 
+    def storage_files_page(self, storage_id: str, page: int, per_page: int = PER_PAGE) -> Json:
+        """One page, by number, of the files iconik lists on a storage (its envelope: objects,
+        page, pages, total...). Pages can be asked for in any order, or several at once.
+
+        Raises:
+            IconikHTTPError: 404 for an unknown storage or a page past the last.
+        """
+        path = f"/API/files/v1/storages/{storage_id}/files/"
+        return self._call("GET", path, params={"per_page": per_page, "page": page}) or {}
+
     # -- copies ----------------------------------------------------------------------------
 
     def bulk_copy(

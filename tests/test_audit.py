@@ -205,6 +205,12 @@ class NoSetStatus:
                 f.pop("file_set_status", None)
             yield page
 
+    def storage_files_page(self, storage_id: str, page: int) -> Json:
+        answer = self.client.storage_files_page(storage_id, page)
+        for f in answer["objects"]:
+            f.pop("file_set_status", None)
+        return answer
+
     def asset_formats(self, asset_id: str) -> list[Json]:
         self.asset_reads += 1
         return self.client.asset_formats(asset_id)
@@ -265,36 +271,79 @@ def test_an_interrupted_audit_says_how_far_it_got(
     def hook(_progress: Any) -> None:
         nonlocal pages
         pages += 1
-        if pages == 4:  # LucidLink read (3 pages), one B2 page: then iconik fails for good
+        if pages == 3:  # LucidLink read (3 pages): then iconik fails for good
             sandbox.faults.fail_next("GET", r"/storages/.*/files/", status=503, count=50)
 
     with pytest.raises(AuditInterrupted) as stopped:
         run_audit(client, world.b2, world.ll, on_progress=hook)
     text = str(stopped.value)
-    assert "listing the B2 storage" in text
-    assert "LucidLink: 8 of 8 files in 3 pages" in text
-    assert "B2: 3 of 8 files in 1 pages" in text
+    assert "iconik answered 503" in text
+    assert "audit stopped while listing the B2 storage" in text
+    assert "LucidLink: 8 of 8 files in 3 pages, B2: 0 files in 0 pages" in text
 
 
-def test_a_file_set_deleted_between_pages(
-    sandbox: Sandbox, world: World, client: IconikClient
-) -> None:
-    """A set purged while the listing is read (some of its files seen, the rest not) is
-    confirmed by the per-asset reads: gone, never a 'differs'."""
+class Moving:
+    """The plugin's client; ``on_page(storage_id, page)`` runs before each page is read."""
+
+    def __init__(self, client: IconikClient, on_page: Any) -> None:
+        self.client, self.on_page = client, on_page
+        self.scrolled: list[str] = []
+
+    def storage_files_page(self, storage_id: str, page: int) -> Json:
+        self.on_page(storage_id, page)
+        return self.client.storage_files_page(storage_id, page)
+
+    def storage_files(self, storage_id: str) -> Iterator[Json]:
+        self.scrolled.append(storage_id)
+        return self.client.storage_files(storage_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_a_file_set_deleted_between_pages(world: World, client: IconikClient) -> None:
+    """Deleting a set shifts page numbers: the listing's total moves, so the storage is read
+    again by a scroll (one snapshot), and nothing is skipped or misjudged."""
     others = [world.both(world.asset(f"o{n}"), ONE) for n in range(2)]
     first = world.asset("first")
     world.put(first, world.b2, TWO)
     doomed = world.put(first, world.ll, TWO)  # its files on LucidLink pages 1 and 2
-    others.append(world.both(world.asset("last"), ONE))
-    seen = 0
+    others += [world.both(world.asset(f"late{n}"), ONE) for n in range(4)]
 
-    def hook(progress: Any) -> None:
-        nonlocal seen
-        seen += 1
-        if seen == 1:  # after the first LucidLink page: purge the set, one file read
+    def purge(storage_id: str, page: int) -> None:
+        if storage_id == world.ll and page == 2:
             world.state.delete_file_set(first, doomed, immediately=True)
 
-    report = run_audit(client, world.b2, world.ll, on_progress=hook)
+    lister = Moving(client, purge)
+    report = run_audit(lister, world.b2, world.ll)
+    assert classes(report) == {o: C.SAFE_TO_FREE for o in others}
+    assert lister.scrolled == [world.ll]
+    assert report.progress.relisted == ["lucidlink"]
+    assert summary(report)["listed"]["relisted_by_scroll"] == ["lucidlink"]
+
+
+def test_a_set_purged_mid_scroll_is_confirmed_gone(world: World, client: IconikClient) -> None:
+    """Within a scroll, a set purged between pages leaves part of its files: a mismatch, which
+    the per-asset reads confirm is a set deleted meanwhile, never a 'differs'."""
+    others = [world.both(world.asset(f"o{n}"), ONE) for n in range(2)]
+    first = world.asset("first")
+    world.put(first, world.b2, TWO)
+    doomed = world.put(first, world.ll, TWO)
+    others.append(world.both(world.asset("last"), ONE))
+
+    class ScrollOnly(Moving):
+        def storage_files_page(self, storage_id: str, page: int) -> Json:
+            return {"objects": []}  # no total: page numbers are not to be had
+
+    seen = 0
+
+    def hook(_progress: Any) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 1:  # after the first scroll page of LucidLink (one of the set's files)
+            world.state.delete_file_set(first, doomed, immediately=True)
+
+    report = run_audit(ScrollOnly(client, None), world.b2, world.ll, on_progress=hook)
     assert classes(report) == {o: C.SAFE_TO_FREE for o in others}
     assert report.deleted_while_reading == 1
 
