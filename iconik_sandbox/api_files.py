@@ -63,11 +63,13 @@ def list_storage_files(storage_id: str) -> Any:
         if scroll_id is not None and scroll_id not in c.state.scrolls:
             raise NotFound("Scroll id expired or unknown")
         if scroll_id is None:
-            ids = [
-                i
-                for i in c.state.storage_file_ids(storage_id)
-                if all(str(c.state.files[i].get(k)) == v for k, v in filters.items())
-            ]
+            ids = c.state.storage_file_ids(storage_id)
+            if filters:
+                ids = [
+                    i
+                    for i in ids
+                    if all(str(c.state.files[i].get(k)) == v for k, v in filters.items())
+                ]
             if scroll:
                 scroll_id = c.state.new_id()
                 c.state.scrolls[scroll_id] = ids
