@@ -93,16 +93,19 @@ class FileRow(NamedTuple):
 
 @dataclass(slots=True)
 class SetInfo:
-    """One file set as the listing shows it: its status (None: not given), its files, and the
-    oldest of their dates."""
+    """One file set as the listing shows it: its status (None: not given), its files, the
+    oldest of their dates, its format (id) and whether it is on B2 (else on LucidLink)."""
 
     status: str | None
     files: list[FileRow] = field(default_factory=list)
     date: str = ""
+    format_id: str = ""
+    b2: bool = False
 
 
-#: (asset id, format id) -> file set id -> the set
-Side = dict[tuple[str, str], dict[str, SetInfo]]
+#: asset id -> file set id -> the set, LucidLink's and B2's of the formats on LucidLink: one
+#: small dict per asset, so 100,000 file sets stay within tens of megabytes
+Sets = dict[str, dict[str, SetInfo]]
 
 
 @dataclass(frozen=True)
@@ -235,14 +238,13 @@ def run_audit(
     hook = on_progress or (lambda _p: None)
     try:
         progress.stage = "listing the LucidLink storage"
-        ll_side: Side = {}
-        _read(client, ll_storage_id, "lucidlink", ll_side, None, progress, hook)
+        sets: Sets = {}
+        _read(client, ll_storage_id, "lucidlink", sets, progress, hook)
         progress.stage = "listing the B2 storage"
-        b2_side: Side = {}
-        _read(client, b2_storage_id, "b2", b2_side, set(ll_side), progress, hook)
+        _read(client, b2_storage_id, "b2", sets, progress, hook)
         progress.stage = "classifying"
         hook(progress)
-        return _classify(client, b2_storage_id, ll_storage_id, ll_side, b2_side, progress, hook)
+        return _classify(client, b2_storage_id, ll_storage_id, sets, progress, hook)
     except (IconikError, KeyboardInterrupt) as error:
         raise AuditInterrupted(error, progress) from None
 
@@ -251,12 +253,12 @@ def _read(
     client: StorageLister,
     storage_id: str,
     side: str,
-    into: Side,
-    keep: set[tuple[str, str]] | None,
+    into: Sets,
     progress: Progress,
     hook: ProgressHook,
 ) -> None:
-    """Read one storage's listing into compact rows (only ``keep``'s pairs).
+    """Read one storage's listing into compact rows (of B2, only the files of the assets and
+    formats on LucidLink, read first).
 
     Pages are asked for by number, several at once (iconik answers each in tens of
     milliseconds, so one at a time would leave most of the rate budget unused), and taken in
@@ -265,33 +267,47 @@ def _read(
     refuses a page, the storage is read again from the start by a scroll, which walks one
     snapshot page after page.
     """
-    if _read_by_number(client, storage_id, side, into, keep, progress, hook):
+    if _read_by_number(client, storage_id, side, into, progress, hook):
         return
-    into.clear()
+    _forget(into, side)
     progress.relisted.append(side)
     progress.pages[side] = progress.files[side] = 0
-    strings: dict[str, str] = {}
+    formats: dict[str, set[str]] = _formats_on_lucidlink(into) if side == "b2" else {}
     for page in client.storage_files(storage_id):
-        _take(page, side, into, keep, progress, strings)
+        _take(page, side, into, progress, formats)
         hook(progress)
+
+
+def _forget(into: Sets, side: str) -> None:
+    """Drop what one side's listing added, before it is read again."""
+    if side == "lucidlink":
+        into.clear()
+        return
+    for sets in into.values():
+        for set_id in [i for i, info in sets.items() if info.b2]:
+            del sets[set_id]
+
+
+def _formats_on_lucidlink(into: Sets) -> dict[str, set[str]]:
+    """asset id -> the format ids it has on LucidLink: the B2 files worth keeping."""
+    return {a: {info.format_id for info in sets.values()} for a, sets in into.items()}
 
 
 def _read_by_number(
     client: StorageLister,
     storage_id: str,
     side: str,
-    into: Side,
-    keep: set[tuple[str, str]] | None,
+    into: Sets,
     progress: Progress,
     hook: ProgressHook,
 ) -> bool:
     """The fast way: pages by number, ``PARALLEL_PAGES`` in flight. False: read it again."""
-    strings: dict[str, str] = {}
+    formats: dict[str, set[str]] = _formats_on_lucidlink(into) if side == "b2" else {}
     first = client.storage_files_page(storage_id, 1)
     total, pages = first.get("total"), first.get("pages")
     if not isinstance(total, int) or not isinstance(pages, int):
         return False
-    _take(first, side, into, keep, progress, strings)
+    _take(first, side, into, progress, formats)
     hook(progress)
     with ThreadPoolExecutor(PARALLEL_PAGES, thread_name_prefix=f"audit-{side}") as pool:
         pending: deque[Future[Json]] = deque()
@@ -310,7 +326,7 @@ def _read_by_number(
                     pending.append(pool.submit(client.storage_files_page, storage_id, number))
                 if page.get("total") != total:
                     return False  # the storage changed while it was read: pages shifted
-                _take(page, side, into, keep, progress, strings)
+                _take(page, side, into, progress, formats)
                 hook(progress)
         finally:
             for future in pending:
@@ -319,32 +335,36 @@ def _read_by_number(
 
 
 def _take(
-    page: Json,
-    side: str,
-    into: Side,
-    keep: set[tuple[str, str]] | None,
-    progress: Progress,
-    strings: dict[str, str],
+    page: Json, side: str, into: Sets, progress: Progress, formats: dict[str, set[str]]
 ) -> None:
-    """Add one page's files to ``into`` as compact rows."""
+    """Add one page's files to ``into`` as compact rows (of B2, only those ``formats`` holds:
+    asset id -> format ids on LucidLink)."""
     progress.pages[side] += 1
     total = page.get("total")
     progress.totals[side] = total if isinstance(total, int) else None
+    b2 = side == "b2"
     for file in page.get("objects") or []:
         progress.files[side] += 1
         asset_id, format_id = file.get("asset_id"), file.get("format_id")
         set_id = file.get("file_set_id")
         if not (asset_id and format_id and set_id):
             continue  # not a file of an asset's file set (iconik lists other files too)
-        key = (_shared(strings, str(asset_id)), _shared(strings, str(format_id)))
-        if keep is not None and key not in keep:
-            continue
-        sets = into.setdefault(key, {})
+        asset_id, format_id, set_id = str(asset_id), str(format_id), str(set_id)
+        if b2:
+            wanted = formats.get(asset_id)
+            if wanted is None or format_id not in wanted:
+                continue
+        sets = into.setdefault(asset_id, {})
         status = file.get("file_set_status")
-        info = sets.get(str(set_id))
+        info = sets.get(set_id)
         date = str(file.get("date_created") or file.get("file_date_created") or "")
         if info is None:
-            info = sets[str(set_id)] = SetInfo(sys.intern(status) if status else None, date=date)
+            info = sets[set_id] = SetInfo(
+                sys.intern(status) if status else None,
+                date=date,
+                format_id=sys.intern(format_id),
+                b2=b2,
+            )
         else:
             if status and info.status != status:
                 info.status = None  # two readings of the set's status: the listing cannot say
@@ -361,45 +381,40 @@ def _take(
         )
 
 
-def _shared(strings: dict[str, str], value: str) -> str:
-    return strings.setdefault(value, value)
-
-
 def _classify(
     client: StorageLister,
     b2_storage_id: str,
     ll_storage_id: str,
-    ll_side: Side,
-    b2_side: Side,
+    sets_of: Sets,
     progress: Progress,
     hook: ProgressHook,
 ) -> AuditReport:
     totals = {c: ClassTotals() for c in AuditClass}
     report = AuditReport(b2_storage_id, ll_storage_id, totals, progress)
     reread: dict[str, list[tuple[str, str]]] = {}  # asset -> its (format, set) to read again
-    for key in list(ll_side):
-        ll_sets = ll_side.pop(key)  # free the LucidLink side as it is judged
-        b2_sets = b2_side.pop(key, {})
-        asset_id, format_id = key
-        live = {i: s for i, s in ll_sets.items() if s.status != "DELETED"}
+    for asset_id in list(sets_of):
+        sets = sets_of.pop(asset_id)  # freed as it is judged
+        live = {i: s for i, s in sets.items() if not s.b2 and s.status != "DELETED"}
         if not live:
             continue  # in the recycle bin: no longer on LucidLink
-        if any(s.status is None for s in (*live.values(), *b2_sets.values())):
-            reread.setdefault(asset_id, []).extend((format_id, i) for i in live)
-            continue
-        checks = _judge(asset_id, format_id, b2_storage_id, ll_storage_id, live, b2_sets)
-        for set_id, verdict, reason in checks:
-            if verdict in _CONFIRM:
-                reread.setdefault(asset_id, []).append((format_id, set_id))
-                continue
-            _record(report, asset_id, format_id, None, set_id, live[set_id], verdict, reason)
+        unsure = {s.format_id for s in sets.values() if s.status is None}
+        for set_id, info in live.items():
+            if info.format_id in unsure:
+                reread.setdefault(asset_id, []).append((info.format_id, set_id))
+        judged = {i: s for i, s in sets.items() if s.format_id not in unsure}
+        if any(not s.b2 for s in judged.values()):
+            for set_id, verdict, reason in _judge(asset_id, b2_storage_id, ll_storage_id, judged):
+                info = live[set_id]
+                if verdict in _CONFIRM:
+                    reread.setdefault(asset_id, []).append((info.format_id, set_id))
+                    continue
+                _record(report, asset_id, info.format_id, None, set_id, info, verdict, reason)
         progress.classified += len(live)
     hook(progress)
     progress.stage = "re-reading the assets the listings cannot settle"
     for asset_id, wanted in reread.items():
         _reread(client, report, asset_id, wanted, b2_storage_id, ll_storage_id)
         progress.rereads += 1
-        progress.classified += len(wanted)
         hook(progress)
     progress.stage = "done"
     hook(progress)
@@ -407,39 +422,35 @@ def _classify(
 
 
 def _judge(
-    asset_id: str,
-    format_id: str,
-    b2_storage_id: str,
-    ll_storage_id: str,
-    ll_sets: dict[str, SetInfo],
-    b2_sets: dict[str, SetInfo],
+    asset_id: str, b2_storage_id: str, ll_storage_id: str, sets: dict[str, SetInfo]
 ) -> list[tuple[str, Verdict, str]]:
-    """Remove's rule on one (asset, format), fed with what the listings gave, as dicts."""
-    formats = [{"id": format_id, "name": format_id, "status": "ACTIVE"}]
+    """Remove's rule on one asset, fed with what the listings gave, as iconik's dicts (its
+    formats named by their ids: the listings give no names)."""
+    format_ids = tuple(dict.fromkeys(s.format_id for s in sets.values() if not s.b2))
+    formats = [{"id": f, "name": f, "status": "ACTIVE"} for f in format_ids]
     file_sets: list[Json] = []
     files: list[Json] = []
-    for storage_id, sets in ((ll_storage_id, ll_sets), (b2_storage_id, b2_sets)):
-        for set_id, info in sets.items():
-            file_sets.append(
-                {
-                    "id": set_id,
-                    "format_id": format_id,
-                    "storage_id": storage_id,
-                    "status": info.status,
-                }
-            )
-            files.extend(
-                {
-                    "file_set_id": set_id,
-                    "name": f.name,
-                    "size": f.size,
-                    "checksum": f.checksum,
-                    "status": f.status,
-                }
-                for f in info.files
-            )
+    for set_id, info in sets.items():
+        file_sets.append(
+            {
+                "id": set_id,
+                "format_id": info.format_id,
+                "storage_id": b2_storage_id if info.b2 else ll_storage_id,
+                "status": info.status,
+            }
+        )
+        files.extend(
+            {
+                "file_set_id": set_id,
+                "name": f.name,
+                "size": f.size,
+                "checksum": f.checksum,
+                "status": f.status,
+            }
+            for f in info.files
+        )
     check = check_asset(
-        asset_id, (format_id,), b2_storage_id, ll_storage_id, formats, file_sets, files
+        asset_id, format_ids, b2_storage_id, ll_storage_id, formats, file_sets, files
     )
     return [(c.file_set_id, c.verdict, c.reason) for c in check.checks]
 
