@@ -78,6 +78,9 @@ _CONFIRM = frozenset({Verdict.GONE, Verdict.MISMATCH})
 #: milliseconds a page; the client's rate limiter keeps the requests under ``ICONIK_MAX_RPS``.
 PARALLEL_PAGES = 4
 
+#: Assets looked at, at most, for one that can be judged early (see ``_Early``).
+_LOOK_AHEAD = 64
+
 #: How many of the oldest file sets each class keeps for the report.
 OLDEST = 5
 
@@ -241,10 +244,11 @@ def run_audit(
         sets: Sets = {}
         _read(client, ll_storage_id, "lucidlink", sets, progress, hook)
         progress.stage = "listing the B2 storage"
-        _read(client, b2_storage_id, "b2", sets, progress, hook)
+        early = _Early(sets, b2_storage_id, ll_storage_id)
+        _read(client, b2_storage_id, "b2", sets, progress, hook, early.step)
         progress.stage = "classifying"
         hook(progress)
-        return _classify(client, b2_storage_id, ll_storage_id, sets, progress, hook)
+        return _classify(client, b2_storage_id, ll_storage_id, sets, progress, hook, early)
     except (IconikError, KeyboardInterrupt) as error:
         raise AuditInterrupted(error, progress) from None
 
@@ -256,6 +260,7 @@ def _read(
     into: Sets,
     progress: Progress,
     hook: ProgressHook,
+    idle: Callable[[], bool] | None = None,
 ) -> None:
     """Read one storage's listing into compact rows (of B2, only the files of the assets and
     formats on LucidLink, read first).
@@ -267,7 +272,7 @@ def _read(
     refuses a page, the storage is read again from the start by a scroll, which walks one
     snapshot page after page.
     """
-    if _read_by_number(client, storage_id, side, into, progress, hook):
+    if _read_by_number(client, storage_id, side, into, progress, hook, idle):
         return
     _forget(into, side)
     progress.relisted.append(side)
@@ -300,8 +305,13 @@ def _read_by_number(
     into: Sets,
     progress: Progress,
     hook: ProgressHook,
+    idle: Callable[[], bool] | None = None,
 ) -> bool:
-    """The fast way: pages by number, ``PARALLEL_PAGES`` in flight. False: read it again."""
+    """The fast way: pages by number, ``PARALLEL_PAGES`` in flight. False: read it again.
+
+    ``idle``: work to do while the next page is on its way (it returns False when it has
+    none for now); the listing is bound by iconik's rate, so the CPU is mostly free meanwhile.
+    """
     formats: dict[str, set[str]] = _formats_on_lucidlink(into) if side == "b2" else {}
     first = client.storage_files_page(storage_id, 1)
     total, pages = first.get("total"), first.get("pages")
@@ -316,6 +326,8 @@ def _read_by_number(
             for number in itertools.islice(numbers, 2 * PARALLEL_PAGES):
                 pending.append(pool.submit(client.storage_files_page, storage_id, number))
             while pending:
+                while idle is not None and not pending[0].done() and idle():
+                    pass
                 try:
                     page = pending.popleft().result()
                 except IconikHTTPError as error:
@@ -381,6 +393,47 @@ def _take(
         )
 
 
+def _b2_files(sets: dict[str, SetInfo]) -> int:
+    return sum(len(info.files) for info in sets.values() if info.b2)
+
+
+class _Early:
+    """Judging assets while the B2 listing is still read, in the time between its pages.
+
+    An asset is judged on what was read so far, and the B2 file count it was judged on is kept:
+    a judgement is used in the end only if no B2 file of the asset came after it (files are
+    only ever added while a listing is read), and none is if the B2 storage had to be read
+    again. The listing's order decides how many judgements last; never what they say.
+    """
+
+    def __init__(self, sets: Sets, b2_storage_id: str, ll_storage_id: str) -> None:
+        self.sets, self.b2, self.ll = sets, b2_storage_id, ll_storage_id
+        self.waiting: deque[str] = deque(sets)
+        self.done: dict[str, tuple[int, list[tuple[str, Verdict, str]]]] = {}
+
+    def step(self) -> bool:
+        """Judge one asset whose B2 files of every format on LucidLink have begun to come;
+        False when none is ready yet (among the next few looked at)."""
+        for _ in range(min(_LOOK_AHEAD, len(self.waiting))):
+            asset_id = self.waiting.popleft()
+            sets = self.sets.get(asset_id) or {}
+            on_b2 = {s.format_id for s in sets.values() if s.b2}
+            if not all(s.b2 or s.format_id in on_b2 for s in sets.values()):
+                self.waiting.append(asset_id)
+                continue
+            if all(s.status is not None for s in sets.values()):
+                self.done[asset_id] = (_b2_files(sets), _judge(asset_id, self.b2, self.ll, sets))
+            return True
+        return False
+
+    def judged(self, asset_id: str, sets: dict[str, SetInfo]) -> list[tuple[str, Verdict, str]]:
+        """The asset's judgement: the early one if nothing came since, else made now."""
+        early = self.done.pop(asset_id, None)
+        if early is not None and early[0] == _b2_files(sets):
+            return early[1]
+        return _judge(asset_id, self.b2, self.ll, sets)
+
+
 def _classify(
     client: StorageLister,
     b2_storage_id: str,
@@ -388,7 +441,11 @@ def _classify(
     sets_of: Sets,
     progress: Progress,
     hook: ProgressHook,
+    early: _Early | None = None,
 ) -> AuditReport:
+    early = early or _Early({}, b2_storage_id, ll_storage_id)
+    if "b2" in progress.relisted:
+        early.done.clear()  # judged on a listing that was then thrown away
     totals = {c: ClassTotals() for c in AuditClass}
     report = AuditReport(b2_storage_id, ll_storage_id, totals, progress)
     reread: dict[str, list[tuple[str, str]]] = {}  # asset -> its (format, set) to read again
@@ -401,9 +458,14 @@ def _classify(
         for set_id, info in live.items():
             if info.format_id in unsure:
                 reread.setdefault(asset_id, []).append((info.format_id, set_id))
-        judged = {i: s for i, s in sets.items() if s.format_id not in unsure}
+        judged = {i: s for i, s in sets.items() if s.format_id not in unsure} if unsure else sets
         if any(not s.b2 for s in judged.values()):
-            for set_id, verdict, reason in _judge(asset_id, b2_storage_id, ll_storage_id, judged):
+            verdicts = (
+                early.judged(asset_id, judged)
+                if judged is sets
+                else _judge(asset_id, b2_storage_id, ll_storage_id, judged)
+            )
+            for set_id, verdict, reason in verdicts:
                 info = live[set_id]
                 if verdict in _CONFIRM:
                     reread.setdefault(asset_id, []).append((info.format_id, set_id))

@@ -359,3 +359,27 @@ def test_unknown_storage_and_missing_role(
     with pytest.raises(AuditInterrupted) as refused:
         run_audit(client, world.b2, world.ll)
     assert getattr(refused.value.cause, "status", None) == 403
+
+
+def test_early_judgements_are_used_only_if_nothing_came_since() -> None:
+    """Assets are judged between B2 pages; a B2 file of the asset coming later voids it."""
+    from b2_iconik.audit import FileRow, SetInfo, _Early
+    from b2_iconik.verification import Verdict
+
+    row = FileRow("a.mov", 10, "aa", "CLOSED")
+    sets = {
+        "asset": {
+            "ll-set": SetInfo("ACTIVE", [row, row._replace(name="b.mov")], format_id="f"),
+            "b2-set": SetInfo("ACTIVE", [row], format_id="f", b2=True),
+        },
+        "later": {"ll-2": SetInfo("ACTIVE", [row], format_id="f")},  # no B2 file yet
+    }
+    early = _Early(sets, "b2", "ll")
+    assert early.step() is True  # "asset": its format has begun to come on B2
+    assert early.step() is False  # "later" is not ready
+    [(_, verdict, _)] = early.done["asset"][1]
+    assert verdict is Verdict.MISMATCH  # one B2 file of two, so far
+    sets["asset"]["b2-set"].files.append(row._replace(name="b.mov"))
+    [(_, verdict, _)] = early.judged("asset", sets["asset"])
+    assert verdict is Verdict.VERIFIED  # judged again: a file came since
+    assert "asset" not in early.done
