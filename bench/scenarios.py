@@ -26,6 +26,7 @@ from typing import Any
 
 from b2_iconik.iconik import BULK_LIMIT
 from bench import queue
+from bench.audit import audit_scenario
 from bench.figures import Figure, Result
 from bench.lab import FORMATS, ROOT, BenchError, Calls, Lab, PluginServer, epoch
 from iconik_sandbox import SeedResult
@@ -440,6 +441,7 @@ SCENARIOS: dict[str, Scenario] = {
     "cold_start": cold_start,
     "scaling": scaling,
     "big_remove": big_remove,
+    "audit": audit_scenario,
 }
 
 
