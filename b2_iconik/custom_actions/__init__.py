@@ -6,6 +6,7 @@ Run as ``b2-iconik-actions`` or ``python -m b2_iconik.custom_actions``::
         --b2-storage B2_ID --ll-storage LL_ID --formats ORIGINAL,PPRO_PROXY
     b2-iconik-actions list
     b2-iconik-actions delete https://REGION-PROJECT.cloudfunctions.net/iconik_handler
+    b2-iconik-actions audit --b2-storage B2_ID --ll-storage LL_ID [--json] [--csv FILE]
 
 The work is split so that a reader finds each rule in one place:
 
@@ -16,6 +17,8 @@ The work is split so that a reader finds each rule in one place:
 * :mod:`.api`: the iconik side, reading the operator's settings, checking the storages and
   applying a plan;
 * :mod:`.cli`: argparse, the commands and the exit statuses.
+* :mod:`.audit`: the ``audit`` command (what is on LucidLink, and is it safe), over
+  :mod:`b2_iconik.audit`, and its two actions, ``--copy-missing`` and ``--free-safe``.
 
 The tool is idempotent: ``create`` run twice leaves one action per context and operation, updated
 in place; it only ever touches actions whose URL is ``ENDPOINT/add`` or ``ENDPOINT/remove`` for the
