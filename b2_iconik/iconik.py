@@ -198,11 +198,13 @@ class RateLimiter:
         if lane == BACKGROUND:
             room = self.capacity - self._reserved(now)
             if len(self._sent_background) >= room:
-                ready = max(ready, self._sent_background[len(self._sent_background) - room]
-                            + self.window)
+                ready = max(
+                    ready, self._sent_background[len(self._sent_background) - room] + self.window
+                )
             burst = max(BACKGROUND_BURST, room // 10)
-            ready = max(ready, self._next_background - (burst - 1) * self.window / room,
-                        self._paused_until)
+            ready = max(
+                ready, self._next_background - (burst - 1) * self.window / room, self._paused_until
+            )
         return ready
 
     def _send(self, lane: str, now: float) -> None:
@@ -459,6 +461,50 @@ class IconikClient:
         """Every storage the user can see."""
         return list(self._pages("/API/files/v1/storages/", {"per_page": PER_PAGE}))
 
+    def storage_files(self, storage_id: str) -> Iterator[Json]:
+        """Every file iconik lists on a storage, one page (its envelope) at a time.
+
+        A scroll (``scroll=true``): pages of a changing storage do not shift under the reader
+        as page numbers would. ``next_url`` is followed; should iconik give only a
+        ``scroll_id``, it is passed back until ``total`` files were read or a page is empty.
+
+        Raises:
+            IconikHTTPError: 404 for an unknown storage, 403 without ``can_list_storage_files``.
+        """
+        path = f"/API/files/v1/storages/{storage_id}/files/"
+        params: dict[str, Any] | None = {"per_page": PER_PAGE, "scroll": "true"}
+        seen: set[str] = set()
+        read = 0
+        for _ in range(MAX_PAGES):
+            page = self._call("GET", path, params=params) or {}
+            objects = page.get("objects") or []
+            read += len(objects)
+            yield page
+            total = page.get("total")
+            next_url = page.get("next_url")
+            if next_url:
+                path, params = _local_path(next_url), None
+            elif page.get("scroll_id") and objects and (not isinstance(total, int) or read < total):
+                path = f"/API/files/v1/storages/{storage_id}/files/"
+                params = {"per_page": PER_PAGE, "scroll": "true", "scroll_id": page["scroll_id"]}
+            else:
+                return
+            key = path + repr(sorted((params or {}).items())) + str(read)
+            if key in seen:
+                raise IconikHTTPError(200, [f"next page repeats {path}"], "GET", path)
+            seen.add(key)
+        raise IconikHTTPError(200, [f"more than {MAX_PAGES} pages"], "GET", path)
+
+    def storage_files_page(self, storage_id: str, page: int, per_page: int = PER_PAGE) -> Json:
+        """One page, by number, of the files iconik lists on a storage (its envelope: objects,
+        page, pages, total...). Pages can be asked for in any order, or several at once.
+
+        Raises:
+            IconikHTTPError: 404 for an unknown storage or a page past the last.
+        """
+        path = f"/API/files/v1/storages/{storage_id}/files/"
+        return self._call("GET", path, params={"per_page": per_page, "page": page}) or {}
+
     # -- copies ----------------------------------------------------------------------------
 
     def bulk_copy(
@@ -467,8 +513,12 @@ class IconikClient:
         asset_ids: list[str],
         format_name: str,
         source_id: str | None = None,
+        overwrite: bool | None = None,
     ) -> str:
         """Ask iconik to copy one format of up to 500 assets to a storage.
+
+        ``overwrite``: sent when given (False: iconik must not replace a file set already on
+        the destination; left out, iconik's default, which is also False).
 
         Returns:
             the id of the copy job iconik created.
@@ -483,6 +533,8 @@ class IconikClient:
         }
         if source_id:
             body["preferred_original_storage_id"] = source_id
+        if overwrite is not None:
+            body["overwrite"] = overwrite
         answer = self._call("POST", f"/API/files/v1/storages/{destination_id}/bulk/", json=body)
         return str((answer or {}).get("job_id") or "")
 

@@ -30,6 +30,7 @@ import requests
 
 from b2_iconik.iconik import BULK_LIMIT
 from bench import queue
+from bench.audit import audit_scenario
 from bench.figures import Figure, Result
 from bench.lab import FORMATS, ROOT, TERMINAL, BenchError, Calls, Lab, PluginServer, epoch
 from iconik_sandbox import SeedResult
@@ -677,6 +678,7 @@ SCENARIOS: dict[str, Scenario] = {
     "scaling": scaling,
     "big_remove": big_remove,
     "policies": policies,
+    "audit": audit_scenario,
 }
 
 

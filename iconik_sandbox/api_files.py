@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 
 from iconik_sandbox.errors import NotFound
 from iconik_sandbox.paging import by_cursor, by_page
-from iconik_sandbox.routing import api_route, body, ctx
+from iconik_sandbox.routing import api_route, body, ctx, require_role
 from iconik_sandbox.views import file_set_view, file_view, flag
 
 bp = Blueprint("files", __name__)
@@ -36,6 +36,59 @@ def get_storage(storage_id: str) -> Any:
     c = ctx()
     with c.state.lock:
         return jsonify(copy.deepcopy(c.state.storage(storage_id)))
+
+
+#: The filters of the storage files listing the sandbox honours (exact matches), of the spec's.
+_FILE_FILTERS = ("id", "name", "status", "checksum", "directory_path", "type")
+#: Scroll snapshots kept at once; the oldest is forgotten first (iconik's scrolls expire too).
+_SCROLLS_KEPT = 64
+
+
+@api_route(bp, S, "/v1/storages/{storage_id}/files/", ["GET"])
+def list_storage_files(storage_id: str) -> Any:
+    """Every file on a storage, as iconik's FilesElasticSchema: page numbers by default.
+
+    ``scroll=true`` walks a snapshot of the file ids taken by the first request (its
+    ``scroll_id`` and ``next_url`` carry on), so files added or deleted meanwhile do not shift
+    the pages; a file purged since the snapshot is left out of its page, one DELETED since
+    shows as DELETED. Role ``can_list_storage_files``; an unknown storage answers 404.
+    """
+    require_role("can_list_storage_files")
+    c = ctx()
+    filters = {k: request.args[k] for k in _FILE_FILTERS if request.args.get(k)}
+    scroll = flag(request.args.get("scroll"))
+    with c.state.lock:
+        c.state.storage(storage_id)
+        scroll_id = request.args.get("scroll_id") if scroll else None
+        if scroll_id is not None and scroll_id not in c.state.scrolls:
+            raise NotFound("Scroll id expired or unknown")
+        if scroll_id is None:
+            ids = c.state.storage_file_ids(storage_id)
+            if filters:
+                ids = [
+                    i
+                    for i in ids
+                    if all(str(c.state.files[i].get(k)) == v for k, v in filters.items())
+                ]
+            if scroll:
+                scroll_id = c.state.new_id()
+                c.state.scrolls[scroll_id] = ids
+                while len(c.state.scrolls) > _SCROLLS_KEPT:
+                    c.state.scrolls.pop(next(iter(c.state.scrolls)))
+        else:
+            ids = c.state.scrolls[scroll_id]
+
+        def view(file_id: str) -> dict[str, Any] | None:
+            record = c.state.files.get(file_id)
+            return None if record is None else file_view(c.state, record)
+
+        answer = by_page(ids, min(c.per_page_cap, 100), view)
+    if scroll_id is not None:
+        answer["scroll_id"] = scroll_id
+        for key in ("first_url", "prev_url", "next_url", "last_url"):
+            if answer[key] and "scroll_id=" not in answer[key]:
+                answer[key] += f"&scroll=true&scroll_id={scroll_id}"
+    return jsonify(answer)
 
 
 @api_route(bp, S, "/v1/storages/{storage_id}/bulk/", ["POST"])

@@ -38,11 +38,12 @@ def _url(**changes: Any) -> str:
 
 
 def by_page(
-    items: Sequence[Any], cap: int, view: Callable[[Any], dict[str, Any]] = dict
+    items: Sequence[Any], cap: int, view: Callable[[Any], dict[str, Any] | None] = dict
 ) -> dict[str, Any]:
     """A page-number envelope of ``items`` for the current request's ``page``/``per_page``.
 
     A page past the last one answers 404, as iconik documents ("Requested page does not exist").
+    An item whose ``view`` is None (gone since a scroll's snapshot) is left out of its page.
     """
     size = per_page(cap)
     try:
@@ -57,7 +58,7 @@ def by_page(
         raise NotFound("Requested page does not exist")
     chunk = items[(page - 1) * size : page * size]
     return {
-        "objects": [view(item) for item in chunk],
+        "objects": [shown for shown in map(view, chunk) if shown is not None],
         "page": page,
         "pages": pages,
         "per_page": size,

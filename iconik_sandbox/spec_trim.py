@@ -21,6 +21,7 @@ SERVED: dict[str, dict[str, tuple[str, ...]]] = {
     "files": {
         "/v1/storages/": ("get",),
         "/v1/storages/{storage_id}/": ("get",),
+        "/v1/storages/{storage_id}/files/": ("get",),
         "/v1/storages/{storage_id}/bulk/": ("post",),
         "/v1/file_sets/{file_set_id}/storages/{storage_id}/": ("post",),
         "/v1/assets/{asset_id}/formats/": ("get",),

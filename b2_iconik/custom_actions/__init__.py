@@ -8,6 +8,7 @@ Run as ``b2-iconik-actions`` or ``python -m b2_iconik.custom_actions``::
     b2-iconik-actions delete https://REGION-PROJECT.cloudfunctions.net/iconik_handler
     b2-iconik-actions policy create ENDPOINT remove-when-approved [--activate] [--dry-run]
     b2-iconik-actions policy list|estimate|activate|deactivate|run|delete ...
+    b2-iconik-actions audit --b2-storage B2_ID --ll-storage LL_ID [--json] [--csv FILE]
 
 The work is split so that a reader finds each rule in one place:
 
@@ -19,7 +20,9 @@ The work is split so that a reader finds each rule in one place:
   applying a plan;
 * :mod:`.cli`: argparse, the commands and the exit statuses;
 * :mod:`.policies` and :mod:`.policy_cli`: the ``policy`` group, iconik automations that run the
-  plugin on their own triggers, each through a custom action of its own.
+  plugin on their own triggers, each through a custom action of its own;
+* :mod:`.audit`: the ``audit`` command (what is on LucidLink, and is it safe), over
+  :mod:`b2_iconik.audit`, and its two actions, ``--copy-missing`` and ``--free-safe``.
 
 The tool is idempotent: ``create`` run twice leaves one action per context and operation, updated
 in place; it only ever touches actions whose URL is ``ENDPOINT/add`` or ``ENDPOINT/remove`` for the

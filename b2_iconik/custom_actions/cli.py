@@ -28,6 +28,7 @@ from b2_iconik.custom_actions.api import (
     make_client,
     read_environment,
 )
+from b2_iconik.custom_actions.audit import add_parser as add_audit_parser
 from b2_iconik.custom_actions.errors import UsageError
 from b2_iconik.custom_actions.plan import Change, plan_create, plan_delete
 from b2_iconik.custom_actions.policies import policy_of_url
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     delete.set_defaults(func=cmd_delete)
 
     add_policy_parser(sub)
+    add_audit_parser(sub)
     return parser
 
 

@@ -173,6 +173,13 @@ def test_answers_match_the_spec(sandbox: Sandbox, api, job_done) -> None:
             f"/API/files/v1/assets/{asset}/formats/{fmt['id']}/storages/{ids.ll_storage_id}/file_sets/",
             None,
         ),
+        (
+            "files",
+            "GET",
+            "/v1/storages/{storage_id}/files/",
+            f"/API/files/v1/storages/{ids.ll_storage_id}/files/?scroll=true",
+            None,
+        ),
         ("assets", "GET", "/v1/assets/{asset_id}/", f"/API/assets/v1/assets/{asset}/", None),
         (
             "assets",
