@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from b2_iconik import gathering, jobs, plan
+from b2_iconik import gathering, jobs, plan, status
 from b2_iconik.config import Settings
 from b2_iconik.errors import (
     IconikError,
@@ -146,6 +146,7 @@ class Plugin:
         self.storages = storages or StorageCache()
         self.deliveries = deliveries
         self.app_token = app_token or AppToken(settings)
+        self.health = status.Health(secret)
 
     def handle(self, request: Request) -> Response:
         """Answer one request; never raises."""
@@ -179,6 +180,8 @@ class Plugin:
                 return error(500, "internal error; see the plugin's logs")
 
     def _handle(self, request: Request, trace: str | None) -> Response:
+        if (about := status.answer(request.method, request.path, self.health)) is not None:
+            return Response(*about)  # GET / and GET /healthz: open to anyone
         match = _ROUTE.search(request.path)
         if not match:
             return error(404, f"no such endpoint {request.path!r}: POST to …/add or …/remove")
