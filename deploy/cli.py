@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from b2_iconik import __version__
 from deploy import function, removal, secret
 from deploy import resources as r
 from deploy.actions import Registration, delete_actions, register_actions
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deploy the Backblaze B2 plugin for iconik to Google Cloud, or remove it. "
         "Reads .env.yaml (see .env.yaml.example); flags win over it.",
     )
+    parser.add_argument("--version", action="version", version=f"b2-iconik {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     deploy = sub.add_parser("deploy", help="make or update everything (make deploy)")
     _shared(deploy)
