@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from b2_iconik import iconik
-from b2_iconik.logs import JsonLineHandler, RedactionFilter
+from b2_iconik.base.logs import JsonLineHandler, RedactionFilter
+from b2_iconik.iconik import client as iconik
 from tests import figures, leaks
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from b2_iconik.audit import AuditClass, AuditInterrupted, AuditReport, run_audit, summary
-from b2_iconik.iconik import IconikClient, Json, retry_policy
+from b2_iconik.audit.reading import AuditClass, AuditInterrupted, AuditReport, run_audit, summary
+from b2_iconik.iconik.client import IconikClient, Json, retry_policy
 from iconik_sandbox import Sandbox
 
 C = AuditClass
@@ -363,8 +363,8 @@ def test_unknown_storage_and_missing_role(
 
 def test_early_judgements_are_used_only_if_nothing_came_since() -> None:
     """Assets are judged between B2 pages; a B2 file of the asset coming later voids it."""
-    from b2_iconik.audit import FileRow, SetInfo, _Early
-    from b2_iconik.verification import Verdict
+    from b2_iconik.audit.reading import FileRow, SetInfo, _Early
+    from b2_iconik.rules.verification import Verdict
 
     row = FileRow("a.mov", 10, "aa", "CLOSED")
     sets = {

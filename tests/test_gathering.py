@@ -1,4 +1,5 @@
-"""Gathering automations' requests (b2_iconik.gathering): batches, ledgers, closing, the guard.
+"""Gathering automations' requests (b2_iconik.engine.gathering):
+batches, ledgers, closing, the guard.
 
 Against the in-memory iconik of ``tests/fakes.py``, with a clock the tests move: two Gatherers
 stand for two instances sharing one iconik and one queue.
@@ -12,12 +13,13 @@ from typing import Any
 
 import pytest
 
-from b2_iconik import gathering, jobs
-from b2_iconik.config import Settings
-from b2_iconik.errors import IconikHTTPError
-from b2_iconik.gathering import Gatherer, Source
-from b2_iconik.payload import ActionOptions
-from b2_iconik.steps import CLOSE, EXPAND
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import IconikHTTPError
+from b2_iconik.engine import gathering
+from b2_iconik.engine.gathering import Gatherer, Source
+from b2_iconik.rules import jobs
+from b2_iconik.rules.payload import ActionOptions
+from b2_iconik.rules.steps import CLOSE, EXPAND
 from tests.fakes import FakeIconik, FakeQueue
 
 OPTIONS = ActionOptions(FakeIconik.B2, FakeIconik.LL, ("ORIGINAL",))

@@ -1,4 +1,5 @@
-"""The iconik client (b2_iconik.iconik): headers, timeouts, retries, errors, paging, the rate cap.
+"""The iconik client (b2_iconik.iconik):
+headers, timeouts, retries, errors, paging, the rate cap.
 
 iconik is mocked with ``responses`` at https://iconik.test (no network). ``responses`` replays
 urllib3's retry decisions but never sleeps, so the tests that need real waiting (Retry-After, the
@@ -19,9 +20,9 @@ import requests
 import responses
 from pytest_httpserver import HTTPServer
 
-from b2_iconik import iconik
-from b2_iconik.errors import IconikHTTPError, IconikUnavailable
-from b2_iconik.iconik import (
+from b2_iconik.base.errors import IconikHTTPError, IconikUnavailable
+from b2_iconik.iconik import client as iconik
+from b2_iconik.iconik.client import (
     BACKGROUND,
     CLICK,
     CLICK_MEMORY_SECONDS,

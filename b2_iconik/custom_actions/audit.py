@@ -30,12 +30,19 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
-from b2_iconik.audit import AuditClass, AuditInterrupted, AuditReport, Progress, run_audit, summary
+from b2_iconik.audit.reading import (
+    AuditClass,
+    AuditInterrupted,
+    AuditReport,
+    Progress,
+    run_audit,
+    summary,
+)
+from b2_iconik.base.errors import IconikError, IconikHTTPError, IconikUnavailable
 from b2_iconik.custom_actions.actions import SECRET_HEADER, operation_of, plugin_actions
 from b2_iconik.custom_actions.api import check_storages, read_environment
 from b2_iconik.custom_actions.errors import UsageError
-from b2_iconik.errors import IconikError, IconikHTTPError, IconikUnavailable
-from b2_iconik.iconik import BULK_LIMIT, IconikClient, Json, retry_policy
+from b2_iconik.iconik.client import BULK_LIMIT, IconikClient, Json, retry_policy
 
 EXIT_OK, EXIT_ICONIK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: Retries of each listing page: an audit runs for minutes, a 429 or 5xx on the way is expected.

@@ -15,7 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from b2_iconik.config import parse_formats
+from b2_iconik.base.config import parse_formats
+from b2_iconik.base.errors import ConfigError, IconikError, IconikHTTPError, IconikUnavailable
 from b2_iconik.custom_actions.actions import (
     ActionSpec,
     Json,
@@ -34,8 +35,7 @@ from b2_iconik.custom_actions.plan import Change, plan_create, plan_delete
 from b2_iconik.custom_actions.policies import policy_of_url
 from b2_iconik.custom_actions.policy_cli import add_policy_parser
 from b2_iconik.custom_actions.render import MASK, describe, render_table, summary
-from b2_iconik.errors import ConfigError, IconikError, IconikHTTPError, IconikUnavailable
-from b2_iconik.iconik import AUTOMATIONS, IconikClient
+from b2_iconik.iconik.client import AUTOMATIONS, IconikClient
 
 #: Shorter values are not masked inside error messages: they would garble the words.
 MIN_MASKED = 6

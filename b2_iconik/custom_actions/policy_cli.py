@@ -15,7 +15,7 @@ import argparse
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from b2_iconik.config import parse_formats
+from b2_iconik.base.config import parse_formats
 from b2_iconik.custom_actions.actions import ActionSpec, Json, normalize_endpoint
 from b2_iconik.custom_actions.api import (
     Environment,
@@ -49,7 +49,7 @@ from b2_iconik.custom_actions.policies import (
     unmodified_policy,
 )
 from b2_iconik.custom_actions.render import PREVIEW_ID, describe, table
-from b2_iconik.iconik import IconikClient
+from b2_iconik.iconik.client import IconikClient
 
 #: As in :mod:`.cli`, which imports this module (so it cannot be imported from there).
 EXIT_OK = 0

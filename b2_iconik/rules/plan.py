@@ -17,8 +17,8 @@ import hashlib
 import math
 from dataclasses import replace
 
-from b2_iconik.errors import PayloadError
-from b2_iconik.payload import CustomAction
+from b2_iconik.base.errors import PayloadError
+from b2_iconik.rules.payload import CustomAction
 
 #: What one id costs in a step's JSON (36 characters, quotes and a comma).
 ID_BYTES = 40

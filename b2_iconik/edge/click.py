@@ -21,26 +21,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from b2_iconik import gathering, jobs, plan
-from b2_iconik.config import Settings
-from b2_iconik.errors import (
+from b2_iconik.auth.oidc import CannotVerify, Unauthenticated
+from b2_iconik.auth.sealing import SealBroken
+from b2_iconik.auth.secret import AppToken, SharedSecret
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import (
     IconikError,
     IconikHTTPError,
     PayloadError,
     SecretUnavailable,
     is_transient,
 )
-from b2_iconik.gathering import Source
-from b2_iconik.iconik import CLICK, IconikClient
-from b2_iconik.logs import log_context, redact, trace_from_headers
-from b2_iconik.oidc import CannotVerify, Unauthenticated
-from b2_iconik.payload import ActionOptions, CustomAction, shown
-from b2_iconik.runners import Runner
-from b2_iconik.sealing import SealBroken
-from b2_iconik.secret import AppToken, SharedSecret
-from b2_iconik.steps import EXPAND, Step
-from b2_iconik.tasks import LEASE, STEP_HEADER, CloudTasksRunner, Delivery
-from b2_iconik.worker import Worker
+from b2_iconik.base.logs import log_context, redact, trace_from_headers
+from b2_iconik.engine import gathering
+from b2_iconik.engine.cloud_tasks import LEASE, STEP_HEADER, CloudTasksRunner, Delivery
+from b2_iconik.engine.gathering import Source
+from b2_iconik.engine.runners import Runner
+from b2_iconik.engine.worker import Worker
+from b2_iconik.iconik.client import CLICK, IconikClient
+from b2_iconik.rules import jobs, plan
+from b2_iconik.rules.payload import ActionOptions, CustomAction, shown
+from b2_iconik.rules.steps import EXPAND, Step
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Each CHUNK step handles one round of one chunk (a few hundred assets). Per asset it reads the
 file sets (one call; an asset with nothing on LucidLink stops there), the formats and the files
-(two more), applies the safety rule of :mod:`b2_iconik.verification`, and deletes only the
+(two more), applies the safety rule of :mod:`b2_iconik.rules.verification`, and deletes only the
 LucidLink file sets the rule verified, right after reading them. Assets whose B2 copy is missing
 or failed get a copy to B2 requested (one bulk call per format per round); unverified assets are
 checked again in later rounds, with backoff, until they verify or the wait limit passes.
@@ -19,12 +19,12 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from b2_iconik import jobs
-from b2_iconik.errors import IconikError, is_transient
-from b2_iconik.iconik import BULK_LIMIT, IconikClient
-from b2_iconik.payload import ActionOptions
-from b2_iconik.steps import Round, Step, add_failures
-from b2_iconik.verification import AssetCheck, Verdict, check_asset
+from b2_iconik.base.errors import IconikError, is_transient
+from b2_iconik.iconik.client import BULK_LIMIT, IconikClient
+from b2_iconik.rules import jobs
+from b2_iconik.rules.payload import ActionOptions
+from b2_iconik.rules.steps import Round, Step, add_failures
+from b2_iconik.rules.verification import AssetCheck, Verdict, check_asset
 
 log = logging.getLogger(__name__)
 

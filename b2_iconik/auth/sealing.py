@@ -13,8 +13,8 @@ import base64
 import os
 from typing import TYPE_CHECKING
 
-from b2_iconik.errors import PluginError, SecretUnavailable
-from b2_iconik.secret import ManagedSecret
+from b2_iconik.auth.secret import ManagedSecret
+from b2_iconik.base.errors import PluginError, SecretUnavailable
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM

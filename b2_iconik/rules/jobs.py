@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from b2_iconik.config import is_uuid
-from b2_iconik.errors import IconikError
-from b2_iconik.payload import ActionOptions, CustomAction
-from b2_iconik.steps import NAMED
+from b2_iconik.base.config import is_uuid
+from b2_iconik.base.errors import IconikError
+from b2_iconik.rules.payload import ActionOptions, CustomAction
+from b2_iconik.rules.steps import NAMED
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,8 @@ MAX_NAMED = NAMED
 MAX_MESSAGE = 4000
 TERMINAL = frozenset({"FINISHED", "FINISHED_WITH_WARNING", "FAILED", "ABORTED", "SKIPPED"})
 #: ``metadata.part`` of the plugin's child jobs: a chunk of the work, a shard's listing record,
-#: a ledger of gathered requests (:mod:`b2_iconik.gathering`), assets the loop guard held back.
+#: a ledger of gathered requests (:mod:`b2_iconik.engine.gathering`), assets the loop guard held
+#: back.
 CHUNK_PART, SHARD_PART, GATHERED_PART, HELD_PART = "chunk", "shard", "gathered", "held"
 #: ``metadata.runner``: where an action's steps run (in-process work dies with its instance).
 IN_PROCESS, CLOUD_TASKS = "in-process", "cloud-tasks"
@@ -78,7 +79,7 @@ def create(
     """Create the job for a newly accepted action; returns its id.
 
     Args:
-        source: who asked, when not a person's click (see :class:`b2_iconik.steps.Step`).
+        source: who asked, when not a person's click (see :class:`b2_iconik.rules.steps.Step`).
 
     Raises:
         IconikError: iconik would not create it (the action is then refused).
@@ -105,7 +106,7 @@ def create_batch(
     object_id: str,
     closes: str,
 ) -> str:
-    """Create the job of a batch of gathered requests (:mod:`b2_iconik.gathering`).
+    """Create the job of a batch of gathered requests (:mod:`b2_iconik.engine.gathering`).
 
     Its ``object_id`` is not an iconik object: it names the batches of one operation, storages
     and hour, so that every instance can find the batch it should join.

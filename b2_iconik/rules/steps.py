@@ -8,7 +8,7 @@ runner and Cloud Tasks run exactly the same thing. Nothing in a step grows with 
 * a CHUNK step carries one chunk of a few hundred assets through its rounds (Remove: check,
   delete, re-check later; Add: request copies, then follow them);
 * END and WATCHDOG steps carry no assets at all;
-* a CLOSE step ends a gathering of automation requests (:mod:`b2_iconik.gathering`): it reads
+* a CLOSE step ends a gathering of automation requests (:mod:`b2_iconik.engine.gathering`): it reads
   the assets they named from iconik and starts the gathered action's EXPAND steps.
 
 Every step has a deterministic name (:meth:`Step.task_id`) made from the action's job id, the
@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from b2_iconik.payload import ActionOptions, CustomAction
+from b2_iconik.rules.payload import ActionOptions, CustomAction
 
 EXPAND, CHUNK, END, WATCHDOG, CLOSE = "expand", "chunk", "end", "watchdog", "close"
 KINDS = (EXPAND, CHUNK, END, WATCHDOG, CLOSE)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from b2_iconik.errors import ConfigError
+from b2_iconik.base.errors import ConfigError
 
 DEFAULT_ICONIK_URL = "https://app.iconik.io"
 DEFAULT_FORMATS = ("ORIGINAL",)

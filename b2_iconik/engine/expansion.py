@@ -1,7 +1,7 @@
 """The EXPAND step: turn one shard of the selection into chunks, each a step of its own.
 
-It lists the shard's assets (:mod:`b2_iconik.selection`), cuts them into chunks of a few hundred,
-and queues one CHUNK step per chunk, so chunks run in parallel and no step grows with the
+It lists the shard's assets (:mod:`b2_iconik.rules.selection`), cuts them into chunks of a few
+hundred, and queues one CHUNK step per chunk, so chunks run in parallel and no step grows with the
 selection. An action of one chunk reports into its own job; an action of several gives each chunk
 a child job, created here before its step is queued. Last, it records on the action's job (or,
 for a split selection, on a shard record) that the shard is expanded and into how many chunks:
@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from b2_iconik import add, jobs, remove, tally
-from b2_iconik.config import Settings
-from b2_iconik.errors import QueueRefused
-from b2_iconik.iconik import IconikClient, Json
-from b2_iconik.runners import Queue
-from b2_iconik.selection import expand
-from b2_iconik.steps import CHUNK, COPY, Step
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import QueueRefused
+from b2_iconik.engine import tally
+from b2_iconik.engine.runners import Queue
+from b2_iconik.iconik.client import IconikClient, Json
+from b2_iconik.rules import add, jobs, remove
+from b2_iconik.rules.selection import expand
+from b2_iconik.rules.steps import CHUNK, COPY, Step
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from b2_iconik.errors import PluginError
+from b2_iconik.base.errors import PluginError
 
 log = logging.getLogger(__name__)
 

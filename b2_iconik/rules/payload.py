@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from b2_iconik.config import Settings, canonical_uuid, parse_formats
-from b2_iconik.errors import ConfigError, PayloadError
+from b2_iconik.base.config import Settings, canonical_uuid, parse_formats
+from b2_iconik.base.errors import ConfigError, PayloadError
 
 CONTEXTS = frozenset({"ASSET", "COLLECTION", "BULK", "SAVED_SEARCH"})
 OPERATIONS = ("add", "remove")

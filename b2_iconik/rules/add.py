@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from b2_iconik import jobs
-from b2_iconik.errors import IconikError, is_transient
-from b2_iconik.iconik import BULK_LIMIT, IconikClient
-from b2_iconik.payload import ActionOptions
-from b2_iconik.steps import WATCH, CopyRequest, Round, Step, add_failures
+from b2_iconik.base.errors import IconikError, is_transient
+from b2_iconik.iconik.client import BULK_LIMIT, IconikClient
+from b2_iconik.rules import jobs
+from b2_iconik.rules.payload import ActionOptions
+from b2_iconik.rules.steps import WATCH, CopyRequest, Round, Step, add_failures
 
 log = logging.getLogger(__name__)
 

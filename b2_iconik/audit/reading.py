@@ -5,7 +5,7 @@ answers it for a whole LucidLink storage at the cost of listing two storages: ic
 files listing (``GET /API/files/v1/storages/{id}/files/``) gives, for every file, its asset, file
 set, format (by id: one format object of the asset, shared by its file sets on every storage),
 size, status, checksum and its file set's status. The two listings are joined by asset and format
-and each LucidLink file set is judged by :func:`b2_iconik.verification.check_asset`, the very
+and each LucidLink file set is judged by :func:`b2_iconik.rules.verification.check_asset`, the very
 function Remove calls, so there is one rule, not two.
 
 Memory stays bounded by the LucidLink side: the LucidLink storage is listed first and kept as
@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple, Protocol
 
-from b2_iconik.errors import IconikError, IconikHTTPError, is_transient
-from b2_iconik.iconik import Json
-from b2_iconik.verification import IN_PROGRESS, Verdict, check_asset
+from b2_iconik.base.errors import IconikError, IconikHTTPError, is_transient
+from b2_iconik.iconik.client import Json
+from b2_iconik.rules.verification import IN_PROGRESS, Verdict, check_asset
 
 
 class AuditClass(Enum):
@@ -209,7 +209,8 @@ class AuditReport:
 
 
 class StorageLister(Protocol):
-    """What the audit needs of iconik (the plugin's :class:`~b2_iconik.iconik.IconikClient`)."""
+    """What the audit needs of iconik (the plugin's
+    :class:`~b2_iconik.iconik.client.IconikClient`)."""
 
     def storage_files(self, storage_id: str) -> Iterator[Json]: ...
 

@@ -6,7 +6,7 @@ that is what makes a step that runs twice harmless (its successors are refused t
 and what decides, among several steps, which one ends an action. :class:`ThreadRunner` is the
 default queue: a bounded pool in this process, with delayed steps (re-checks, safety nets, the
 watchdog) held by one scheduler thread, costing no pool thread while they wait.
-:class:`b2_iconik.tasks.CloudTasksRunner` is the other.
+:class:`b2_iconik.engine.cloud_tasks.CloudTasksRunner` is the other.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Protocol
 
-from b2_iconik.steps import END, WATCHDOG, Step
+from b2_iconik.rules.steps import END, WATCHDOG, Step
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class ThreadRunner:
         clock: wall-clock seconds, to turn a step's ``not_before`` into a delay.
         heartbeat: called every ``heartbeat_seconds`` with the latest step of each action that
             has steps waiting or running here, so its job shows it is alive (a job left
-            untouched was interrupted: see :mod:`b2_iconik.stale`).
+            untouched was interrupted: see :mod:`b2_iconik.engine.stale`).
     """
 
     def __init__(
@@ -124,7 +124,7 @@ class ThreadRunner:
 
         An END or WATCHDOG step is only claimed here, not run: both are safety nets for work
         that dies, and in-process work dies with the process that would run them (a job left
-        behind is found by :mod:`b2_iconik.stale` instead).
+        behind is found by :mod:`b2_iconik.engine.stale` instead).
         """
         if not self._names.take(step.task_id()):
             return False

@@ -15,9 +15,9 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from b2_iconik import jobs
-from b2_iconik.errors import IconikError
-from b2_iconik.iconik import IconikClient, Json
+from b2_iconik.base.errors import IconikError
+from b2_iconik.iconik.client import IconikClient, Json
+from b2_iconik.rules import jobs
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Assets named directly, every asset inside the selected collections (recursively, through every
 page, each collection visited once, so cycles and shared sub-collections cost nothing more) and
 the results of saved searches. Each asset comes out once, in the order first reached. When the
-action is split into shards (:mod:`b2_iconik.plan`), only the shard's own assets come out.
+action is split into shards (:mod:`b2_iconik.rules.plan`), only the shard's own assets come out.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import deque
 from typing import Protocol
 
-from b2_iconik.iconik import Json
-from b2_iconik.payload import CustomAction
-from b2_iconik.plan import shard_of
+from b2_iconik.iconik.client import Json
+from b2_iconik.rules.payload import CustomAction
+from b2_iconik.rules.plan import shard_of
 
 
 class SelectionSource(Protocol):

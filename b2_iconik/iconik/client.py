@@ -7,7 +7,7 @@ instance-wide request-rate cap (:class:`RateLimiter`) in which answering a click
 background work. Every client of the instance shares one pool of connections, so a click or a step
 does not open (and, against the real iconik, handshake) connections of its own. Public methods are
 iconik operations, not ``get``/``post``; every ``requests`` failure is translated into
-:mod:`b2_iconik.errors` here and nowhere else. The user's token goes to ``ICONIK_URL`` only:
+:mod:`b2_iconik.base.errors` here and nowhere else. The user's token goes to ``ICONIK_URL`` only:
 ``next_url`` is used for its path, and redirects are never followed.
 """
 
@@ -29,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3 import PoolManager
 from urllib3.util.retry import Retry
 
-from b2_iconik.errors import IconikHTTPError, IconikUnavailable
+from b2_iconik.base.errors import IconikHTTPError, IconikUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from b2_iconik import add, jobs, remove
-from b2_iconik.iconik import IconikClient, Json
-from b2_iconik.runners import Queue
-from b2_iconik.stale import modified
-from b2_iconik.steps import END, WATCHDOG, Step
+from b2_iconik.engine.runners import Queue
+from b2_iconik.engine.stale import modified
+from b2_iconik.iconik.client import IconikClient, Json
+from b2_iconik.rules import add, jobs, remove
+from b2_iconik.rules.steps import END, WATCHDOG, Step
 
 log = logging.getLogger(__name__)
 

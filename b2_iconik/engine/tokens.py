@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from b2_iconik.errors import IconikError, IconikHTTPError, PluginError
-from b2_iconik.iconik import IconikClient, Json
-from b2_iconik.logs import redact
-from b2_iconik.steps import Step
+from b2_iconik.base.errors import IconikError, IconikHTTPError, PluginError
+from b2_iconik.base.logs import redact
+from b2_iconik.iconik.client import IconikClient, Json
+from b2_iconik.rules.steps import Step
 
 log = logging.getLogger(__name__)
 

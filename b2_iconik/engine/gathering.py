@@ -46,13 +46,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from b2_iconik import jobs, plan, tally
-from b2_iconik.config import Settings
-from b2_iconik.errors import IconikError, IconikHTTPError, IconikUnavailable, PluginError
-from b2_iconik.iconik import IconikClient, Json
-from b2_iconik.payload import ActionOptions, CustomAction
-from b2_iconik.runners import Queue
-from b2_iconik.steps import CLOSE, EXPAND, Step, clip_reason
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import IconikError, IconikHTTPError, IconikUnavailable, PluginError
+from b2_iconik.engine import tally
+from b2_iconik.engine.runners import Queue
+from b2_iconik.iconik.client import IconikClient, Json
+from b2_iconik.rules import jobs, plan
+from b2_iconik.rules.payload import ActionOptions, CustomAction
+from b2_iconik.rules.steps import CLOSE, EXPAND, Step, clip_reason
 
 log = logging.getLogger(__name__)
 

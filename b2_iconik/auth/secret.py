@@ -17,9 +17,9 @@ from typing import Any
 
 import requests
 
-from b2_iconik.config import Settings
-from b2_iconik.errors import SecretMissing, SecretUnavailable
-from b2_iconik.logs import redact
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import SecretMissing, SecretUnavailable
+from b2_iconik.base.logs import redact
 
 log = logging.getLogger(__name__)
 

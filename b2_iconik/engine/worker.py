@@ -18,13 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from b2_iconik import add, expansion, gathering, jobs, remove, stale, tally
-from b2_iconik.config import Settings
-from b2_iconik.errors import IconikError, QueueRefused, is_transient
-from b2_iconik.iconik import IconikClient
-from b2_iconik.logs import log_context, redact
-from b2_iconik.runners import Queue
-from b2_iconik.steps import (
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import IconikError, QueueRefused, is_transient
+from b2_iconik.base.logs import log_context, redact
+from b2_iconik.engine import expansion, gathering, stale, tally
+from b2_iconik.engine.runners import Queue
+from b2_iconik.engine.tokens import TokenKeeper, TokenRefused
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.rules import add, jobs, remove
+from b2_iconik.rules.steps import (
     CHUNK,
     CLOSE,
     END,
@@ -34,7 +36,6 @@ from b2_iconik.steps import (
     add_failures,
     clip_reason,
 )
-from b2_iconik.tokens import TokenKeeper, TokenRefused
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ nothing waits while holding an instance.
 
 Nothing in a task lets its viewer act as someone else: with ``TASKS_SERVICE_ACCOUNT`` set, a task
 carries Cloud Tasks' OIDC token for that account instead of the shared secret, checked by
-:mod:`b2_iconik.oidc`; and the user's iconik token in its body is sealed (:mod:`b2_iconik.sealing`).
+:mod:`b2_iconik.auth.oidc`; and the user's iconik token in its body is sealed
+(:mod:`b2_iconik.auth.sealing`).
 
 Cloud Tasks delivers each task at least once, so every delivery goes through :meth:`deliver`:
 
@@ -35,13 +36,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from b2_iconik.config import Settings
-from b2_iconik.errors import QueueRefused
-from b2_iconik.oidc import GOOGLE_CERTS_URL, OidcVerifier, Unauthenticated
-from b2_iconik.runners import Queue
-from b2_iconik.sealing import KEY_SECRET_ID, TokenSeal
-from b2_iconik.secret import ManagedSecret, SharedSecret
-from b2_iconik.steps import Step
+from b2_iconik.auth.oidc import GOOGLE_CERTS_URL, OidcVerifier, Unauthenticated
+from b2_iconik.auth.sealing import KEY_SECRET_ID, TokenSeal
+from b2_iconik.auth.secret import ManagedSecret, SharedSecret
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import QueueRefused
+from b2_iconik.engine.runners import Queue
+from b2_iconik.rules.steps import Step
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class StepTooLarge(QueueRefused):
 
 
 class StepWorker(Protocol):
-    """What the runner needs of :class:`b2_iconik.worker.Worker`."""
+    """What the runner needs of :class:`b2_iconik.engine.worker.Worker`."""
 
     def execute(self, step: Step, queue: Queue, last_attempt: bool = True) -> None: ...
 
@@ -108,7 +109,7 @@ class CloudTasksRunner:
         settings: ``TASKS_QUEUE``, ``TASKS_URL``, ``TASKS_MAX_ATTEMPTS`` and, for local runs,
             the emulator's address.
         secret: the shared secret, sent with each task so the function accepts it.
-        worker: runs steps (:class:`b2_iconik.worker.Worker`).
+        worker: runs steps (:class:`b2_iconik.engine.worker.Worker`).
         clock, sleep: wall-clock seconds and a sleeper (tests pass fakes).
     """
 
@@ -196,7 +197,7 @@ class CloudTasksRunner:
         Raises:
             Unauthenticated: no valid OIDC token for ``TASKS_SERVICE_ACCOUNT`` (or, without
                 one set, no valid shared secret).
-            b2_iconik.oidc.CannotVerify: Google's certificates cannot be fetched now.
+            b2_iconik.auth.oidc.CannotVerify: Google's certificates cannot be fetched now.
         """
         if self._oidc is not None:
             self._oidc.verify(headers)
@@ -209,7 +210,7 @@ class CloudTasksRunner:
         """The step with its user's token opened.
 
         Raises:
-            b2_iconik.sealing.SealBroken: the token was changed, or sealed for another action.
+            b2_iconik.auth.sealing.SealBroken: the token was changed, or sealed for another action.
         """
         return replace(step, auth_token=self._seal.open(step.auth_token, step.job_id))
 
