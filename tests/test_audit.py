@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from b2_iconik.audit.reading import AuditClass, AuditInterrupted, AuditReport, run_audit, summary
-from b2_iconik.iconik.client import IconikClient, Json, retry_policy
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.retry import retry_policy
+from b2_iconik.iconik.session import Json
 from iconik_sandbox import Sandbox
 
 C = AuditClass

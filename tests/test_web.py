@@ -299,7 +299,7 @@ def test_clicks_arriving_together_look_each_storage_up_once(app_module, client, 
 
 
 def test_a_clicks_own_calls_go_in_the_click_lane(app_module, client, iconik):
-    from b2_iconik.iconik.client import BACKGROUND, CLICK
+    from b2_iconik.iconik.limiter import BACKGROUND, CLICK
 
     worker = app_module[1].plugin.worker
     made = []
@@ -351,7 +351,8 @@ def test_token_refused_by_iconik_gets_400_naming_auth_token(client, iconik, runn
 
 
 def test_iconik_down_while_accepting_gets_503(client, iconik, runner, app_module):
-    from b2_iconik.iconik.client import IconikClient, retry_policy
+    from b2_iconik.iconik.client import IconikClient
+    from b2_iconik.iconik.retry import retry_policy
 
     main = app_module[1]
     main.plugin.worker._client_factory = lambda token: IconikClient(

@@ -35,7 +35,7 @@ from enum import Enum
 from typing import Any, NamedTuple, Protocol
 
 from b2_iconik.base.errors import IconikError, IconikHTTPError, is_transient
-from b2_iconik.iconik.client import Json
+from b2_iconik.iconik.session import Json
 from b2_iconik.rules.verification import IN_PROGRESS, Verdict, check_asset
 
 

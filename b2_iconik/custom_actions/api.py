@@ -18,7 +18,8 @@ from b2_iconik.custom_actions.actions import Json
 from b2_iconik.custom_actions.errors import UsageError
 from b2_iconik.custom_actions.plan import Change
 from b2_iconik.custom_actions.render import PREVIEW_ID, describe, request_line
-from b2_iconik.iconik.client import IconikClient, retry_policy
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.retry import retry_policy
 
 #: Retries for the CLI: an operator waits at the terminal, so fail within seconds, not minutes.
 CLI_RETRIES = 3

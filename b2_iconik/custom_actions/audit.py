@@ -42,7 +42,9 @@ from b2_iconik.base.errors import IconikError, IconikHTTPError, IconikUnavailabl
 from b2_iconik.custom_actions.actions import SECRET_HEADER, operation_of, plugin_actions
 from b2_iconik.custom_actions.api import check_storages, read_environment
 from b2_iconik.custom_actions.errors import UsageError
-from b2_iconik.iconik.client import BULK_LIMIT, IconikClient, Json, retry_policy
+from b2_iconik.iconik.client import BULK_LIMIT, IconikClient
+from b2_iconik.iconik.retry import retry_policy
+from b2_iconik.iconik.session import Json
 
 EXIT_OK, EXIT_ICONIK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: Retries of each listing page: an audit runs for minutes, a 429 or 5xx on the way is expected.

@@ -38,7 +38,8 @@ from b2_iconik.engine.cloud_tasks import LEASE, STEP_HEADER, CloudTasksRunner, D
 from b2_iconik.engine.gathering import Source
 from b2_iconik.engine.runners import Runner
 from b2_iconik.engine.worker import Worker
-from b2_iconik.iconik.client import CLICK, IconikClient
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.limiter import CLICK
 from b2_iconik.rules import jobs, plan
 from b2_iconik.rules.payload import ActionOptions, CustomAction, shown
 from b2_iconik.rules.steps import EXPAND, Step

@@ -20,7 +20,8 @@ from b2_iconik.base.config import Settings
 from b2_iconik.base.errors import QueueRefused
 from b2_iconik.engine import tally
 from b2_iconik.engine.runners import Queue
-from b2_iconik.iconik.client import IconikClient, Json
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.session import Json
 from b2_iconik.rules import add, jobs, remove
 from b2_iconik.rules.selection import expand
 from b2_iconik.rules.steps import CHUNK, COPY, Step

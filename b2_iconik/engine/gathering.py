@@ -50,7 +50,8 @@ from b2_iconik.base.config import Settings
 from b2_iconik.base.errors import IconikError, IconikHTTPError, IconikUnavailable, PluginError
 from b2_iconik.engine import tally
 from b2_iconik.engine.runners import Queue
-from b2_iconik.iconik.client import IconikClient, Json
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.session import Json
 from b2_iconik.rules import jobs, plan
 from b2_iconik.rules.payload import ActionOptions, CustomAction
 from b2_iconik.rules.steps import CLOSE, EXPAND, Step, clip_reason

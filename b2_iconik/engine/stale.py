@@ -16,7 +16,8 @@ import threading
 from datetime import UTC, datetime
 
 from b2_iconik.base.errors import IconikError
-from b2_iconik.iconik.client import IconikClient, Json
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.session import Json
 from b2_iconik.rules import jobs
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ from typing import Any
 
 from b2_iconik.engine.runners import Queue
 from b2_iconik.engine.stale import modified
-from b2_iconik.iconik.client import IconikClient, Json
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.session import Json
 from b2_iconik.rules import add, jobs, remove
 from b2_iconik.rules.steps import END, WATCHDOG, Step
 

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 
 from b2_iconik.base.errors import IconikError, IconikHTTPError, PluginError
 from b2_iconik.base.logs import redact
-from b2_iconik.iconik.client import IconikClient, Json
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.session import Json
 from b2_iconik.rules.steps import Step
 
 log = logging.getLogger(__name__)

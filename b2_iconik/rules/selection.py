@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Protocol
 
-from b2_iconik.iconik.client import Json
+from b2_iconik.iconik.session import Json
 from b2_iconik.rules.payload import CustomAction
 from b2_iconik.rules.plan import shard_of
 

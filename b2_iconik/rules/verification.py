@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from b2_iconik.iconik.client import Json
+from b2_iconik.iconik.session import Json
 
 #: B2 file statuses that mean "a copy is on its way": wait for it.
 IN_PROGRESS = frozenset({"OPEN", "GROWING", "AWAITED", "REDISCOVERED"})

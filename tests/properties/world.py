@@ -43,7 +43,8 @@ from b2_iconik.base.config import Settings
 from b2_iconik.edge.click import Plugin, Request
 from b2_iconik.engine.cloud_tasks import CloudTasksRunner, Delivery
 from b2_iconik.engine.worker import Worker
-from b2_iconik.iconik.client import IconikClient, retry_policy
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.retry import retry_policy
 from b2_iconik.rules import add, plan, remove
 from b2_iconik.rules.steps import Step
 from iconik_sandbox import Sandbox
