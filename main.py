@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from b2_iconik.app import build_plugin
 from b2_iconik.base.errors import ConfigError
-from b2_iconik.edge.click import Request
+from b2_iconik.edge.http import Request
 
 if TYPE_CHECKING:
     from flask import Request as FlaskRequest

@@ -12,7 +12,7 @@ from __future__ import annotations
 from b2_iconik.auth.secret import SharedSecret
 from b2_iconik.base.config import Settings
 from b2_iconik.base.logs import setup_logging
-from b2_iconik.edge.click import Plugin
+from b2_iconik.edge.router import Plugin
 from b2_iconik.engine.cloud_tasks import CloudTasksRunner
 from b2_iconik.engine.runners import ThreadRunner
 from b2_iconik.engine.worker import Worker

@@ -428,7 +428,7 @@ def _queued_plugin(answer=None):
 def _step_request(path: str, data: bytes, kind: str = "chunk", **headers: str):
     import io
 
-    from b2_iconik.edge.click import Request
+    from b2_iconik.edge.http import Request
 
     return Request("POST", path, {"x-bz-secret": SECRET, "X-B2-Iconik-Step": kind, **headers},
                    {}, io.BytesIO(data).read, len(data))
@@ -570,7 +570,7 @@ def test_secret_is_compared_in_constant_time_as_bytes(client, iconik, monkeypatc
     import hmac
     from types import SimpleNamespace
 
-    from b2_iconik.edge import click as web
+    from b2_iconik.edge import click
 
     calls: list[tuple[type, type]] = []
 
@@ -578,7 +578,7 @@ def test_secret_is_compared_in_constant_time_as_bytes(client, iconik, monkeypatc
         calls.append((type(a), type(b)))
         return hmac.compare_digest(a, b)
 
-    monkeypatch.setattr(web, "hmac", SimpleNamespace(compare_digest=spy))
+    monkeypatch.setattr(click, "hmac", SimpleNamespace(compare_digest=spy))
     answer = post(client, secret=secret)
     assert calls == [(bytes, bytes)]  # once, whatever the length, never str against bytes
     assert answer.status_code == (200 if secret == SECRET else 401)

@@ -13,7 +13,7 @@
         └── IconikUnavailable no usable answer: connection failed, timed out, retries exhausted
 
 ``requests`` exceptions are translated into these inside the iconik client only, and errors are
-mapped to HTTP statuses only in :mod:`b2_iconik.edge.click`.
+mapped to HTTP statuses only in :mod:`b2_iconik.edge.router`.
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ from hypothesis import strategies as st
 
 from b2_iconik.auth.secret import SharedSecret
 from b2_iconik.base.config import Settings
-from b2_iconik.edge.click import Plugin, Request
+from b2_iconik.edge.http import Request
+from b2_iconik.edge.router import Plugin
 from b2_iconik.engine.cloud_tasks import CloudTasksRunner, Delivery
 from b2_iconik.engine.worker import Worker
 from b2_iconik.iconik.client import IconikClient

@@ -9,7 +9,7 @@ import requests
 
 from b2_iconik.app import build_plugin
 from b2_iconik.base.config import Settings
-from b2_iconik.edge.click import Request
+from b2_iconik.edge.http import Request
 from b2_iconik.rules import remove
 from b2_iconik.rules.verification import AssetCheck, FileSetCheck, Verdict
 from tests.scenarios.conftest import on_storage, seed, wait_for_job
