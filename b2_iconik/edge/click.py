@@ -32,9 +32,9 @@ from b2_iconik.base.errors import (
 )
 from b2_iconik.base.logs import log_context, redact
 from b2_iconik.edge.http import SECRET_HEADER, Request, Response, error, read_json, unauthorized
-from b2_iconik.engine import gathering
+from b2_iconik.engine import batch
+from b2_iconik.engine.batch import Source
 from b2_iconik.engine.cloud_tasks import STEP_HEADER, CloudTasksRunner
-from b2_iconik.engine.gathering import Source
 from b2_iconik.engine.runners import Runner
 from b2_iconik.engine.worker import Worker
 from b2_iconik.iconik.client import IconikClient
@@ -245,7 +245,7 @@ def _gather(
         except Exception as problem:  # the queue: a name or the batch's CLOSE step
             log.exception("could not gather a request: %s", type(problem).__name__)
             return error(503, "could not start the work; try again", **{"Retry-After": "30"})
-    starts = gathering.clock_text(joined.closes_at)
+    starts = batch.clock_text(joined.closes_at)
     with log_context(job_id=joined.job_id):
         log.info("gathered %s of %s from %s, acting with %s, into batch %s (starts %s)",
                  operation, action.describe(), source.label, source.acting, joined.job_id,
@@ -259,7 +259,7 @@ def _gather(
             "dry_run": options.dry_run,
             "gathered": True,
             "source": source.label,
-            "starts_at": gathering.iso(joined.closes_at),
+            "starts_at": batch.iso(joined.closes_at),
             "message": f"{title}: gathered into a batch that starts at {starts}",
         },
     )

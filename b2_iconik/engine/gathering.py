@@ -33,136 +33,35 @@ an added-to-collection trigger on one asset, or an automation of the customer's 
 step of a batch holds back, reporting them, the assets that a batch of the opposite operation
 gathered within ``LOOP_GUARD_SECONDS`` (an hour): a person's click is never held back.
 """
-
 from __future__ import annotations
 
 import hashlib
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass, field
 
 from b2_iconik.base.config import Settings
-from b2_iconik.base.errors import IconikError, IconikHTTPError, IconikUnavailable, PluginError
+from b2_iconik.base.errors import IconikHTTPError, IconikUnavailable
 from b2_iconik.engine import tally
+from b2_iconik.engine.batch import Late, Source, Window, batch_metadata, clock_text
 from b2_iconik.engine.runners import Queue
 from b2_iconik.iconik.client import IconikClient
-from b2_iconik.iconik.session import Json
-from b2_iconik.rules import jobs, plan
-from b2_iconik.rules.payload import ActionOptions, CustomAction
-from b2_iconik.rules.steps import CLOSE, EXPAND, Step, clip_reason
+from b2_iconik.rules import jobs
+from b2_iconik.rules.payload import ActionOptions
+from b2_iconik.rules.steps import CLOSE, Step
 
 log = logging.getLogger(__name__)
 
 #: The most assets one ledger part lists (its metadata is rewritten whole on each write).
 PART_CAP = 250
-#: The longest wait between a window's end and its batch's start.
-GRACE_SECONDS = 10.0
 #: How long this instance remembers whose a token is (and that iconik accepted it).
 IDENTITY_SECONDS = 300.0
 #: How many windows a request tries to join before it is answered "try again" (iconik slow).
 JOIN_ATTEMPTS = 3
 #: How long an instance looks for a batch another instance is creating before making its own.
 FIND_SECONDS = 3.0
-#: ``object_id`` namespace of batch jobs (a fixed UUID: the same on every instance).
-_NAMESPACE = uuid.UUID("6f1d3f0e-2b7c-4c55-9a55-b2a7c0117e11")
-
-
-class Late(PluginError):
-    """The window closed before this write was known to be in it: use the next window."""
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a request that is not a person's click comes from.
-
-    Attributes:
-        policy: the policy its URL names (``…/policies/<policy>/remove``), or "".
-        application: True when it carried no token and the plugin acts with its own.
-    """
-
-    policy: str = ""
-    application: bool = False
-
-    @property
-    def label(self) -> str:
-        """In words, for titles and logs, e.g. "automation: remove-when-approved, as the
-        application" (the plugin acted with its own token) or "automation: remove-when-approved"
-        (with the token the request carried)."""
-        named = f"automation: {self.policy}" if self.policy else "automation"
-        return f"{named}, as the application" if self.application else named
-
-    @property
-    def acting(self) -> str:
-        return "application" if self.application else "the token it carried"
-
-
-@dataclass(frozen=True)
-class Window:
-    """One gathering window: what is gathered, from whom, and when.
-
-    Attributes:
-        identity: "application", or the iconik user the request's token belongs to
-            (requests acting as different users never share a batch).
-    """
-
-    operation: str
-    options: ActionOptions
-    source: Source
-    identity: str
-    start: float
-    seconds: float
-
-    @classmethod
-    def at(
-        cls, operation: str, options: ActionOptions, source: Source, identity: str, now: float,
-        seconds: float,
-    ) -> Window:
-        return cls(operation, options, source, identity, (now // seconds) * seconds, seconds)
-
-    @property
-    def end(self) -> float:
-        return self.start + self.seconds
-
-    @property
-    def grace(self) -> float:
-        """How long after the window's end its CLOSE step runs: long enough for a write begun
-        before the end to land (and for instances' clocks to differ a little), short enough
-        that a lone request's work starts soon (10 s for a minute's window)."""
-        return min(GRACE_SECONDS, max(0.5, self.seconds / 6))
-
-    @property
-    def late_after(self) -> float:
-        """A write that ends after this may be missed by the CLOSE step."""
-        return self.end + self.grace / 2
-
-    @property
-    def key(self) -> str:
-        o = self.options
-        return "|".join((
-            self.operation, o.b2_storage_id, o.ll_storage_id, ",".join(o.formats),
-            str(o.dry_run), self.source.policy, self.identity, f"{self.start:.0f}",
-        ))
-
-    @property
-    def name(self) -> str:
-        """The queue name whose holder creates the batch."""
-        return "gather-" + hashlib.sha256(self.key.encode()).hexdigest()[:40]
-
-    @property
-    def object_id(self) -> str:
-        return batch_object_id(self.operation, self.options, self.start)
-
-
-def batch_object_id(operation: str, options: ActionOptions, when: float) -> str:
-    """The ``object_id`` of batch jobs of an operation and storages in one hour."""
-    hour = int(when // 3600)
-    name = f"b2-iconik/{operation}/{options.b2_storage_id}/{options.ll_storage_id}/{hour}"
-    return str(uuid.uuid5(_NAMESPACE, name))
 
 
 @dataclass
@@ -354,7 +253,7 @@ class Gatherer:
         """
         runner = jobs.CLOUD_TASKS if self.settings.tasks_queue else jobs.IN_PROCESS
         job_id = jobs.create_batch(client, window.operation, window.options, window.source.label,
-                                   {**_batch_metadata(window), "runner": runner},
+                                   {**batch_metadata(window), "runner": runner},
                                    window.object_id,
                                    clock_text(window.end + window.grace))
         step = Step(window.operation, job_id, window.options, token, kind=CLOSE,
@@ -474,154 +373,5 @@ def _write_part(client: IconikClient, job_id: str, listed: list[str]) -> None:
                 metadata={"asset_ids": listed})
 
 
-# -- the CLOSE step ----------------------------------------------------------------------------
-
-
-def closed(client: IconikClient, step: Step) -> bool:
-    """Whether the batch's CLOSE step has done its work (its steps are queued)."""
-    job = client.get_job(step.job_id)
-    return job is None or jobs.is_terminal(job) or bool((job.get("metadata") or {}).get("closed"))
-
-
-def close(client: IconikClient, queue: Queue, step: Step, now: float, settings: Settings) -> None:
-    """Start the batch's work: every asset its ledger lists, once, as one action.
-
-    Run twice, it queues the same steps under the same names (the queue refuses the second
-    copies), with the shard count it recorded the first time.
-    """
-    parent = client.get_job(step.job_id)
-    if parent is None or jobs.is_terminal(parent):
-        return
-    meta = parent.get("metadata") or {}
-    children = client.child_jobs(step.job_id)
-    ledger = sorted((c for c in children if _part(c) == jobs.GATHERED_PART),
-                    key=lambda c: (str(c.get("date_created") or ""), str(c["id"])))
-    ids = list(dict.fromkeys(a for c in ledger for a in _listed(c)))
-    held = _held_back(client, step, ids, now, settings.loop_guard_seconds)
-    if held:
-        ids = [a for a in ids if a not in held]
-        _record_held(client, step, children, held)
-    selection = CustomAction("BULK", asset_ids=tuple(ids))
-    count = int(meta.get("shards_closed") or 0)
-    if not count:
-        count = len(plan.shards(selection)) if ids else 1
-    parts = plan.split(selection, count) if ids else []
-    what = jobs.assets_phrase(len(ids) + len(held))
-    jobs.record(client, step.job_id, title=jobs.title(step.operation, what,
-                                                      step.options.dry_run, step.source),
-                message=f"Gathered {what}", progress_total=len(ids) + len(held),
-                metadata={"shards": count, "shards_closed": count, "gathered": len(ids),
-                          "held_back": len(held)})
-    log.info("batch %s closed: %s gathered from %d ledger part(s), %d held back",
-             step.job_id, jobs.assets_phrase(len(ids)), len(ledger), len(held))
-    for index, part in enumerate(parts):
-        queue.enqueue(replace(step, kind=EXPAND, shard=index, shards=count, selection=part,
-                              not_before=0.0, seq=0, attempt=0))
-    _end_ledger(client, ledger)
-    if not parts:
-        outcome = tally.Outcome(len(held), 0, len(held), tuple(held.items())[: jobs.MAX_NAMED])
-        tally.finish_action(client, queue, step, outcome, now)
-    jobs.record(client, step.job_id, metadata={"closed": True})
-
-
-def _part(job: Json) -> Any:
-    return (job.get("metadata") or {}).get("part")
-
-
-def _listed(job: Json) -> list[str]:
-    ids = (job.get("metadata") or {}).get("asset_ids") or []
-    return [str(i) for i in ids if isinstance(i, str)]
-
-
-def _end_ledger(client: IconikClient, ledger: list[Json]) -> None:
-    """End the ledger parts (they only list what was gathered); best effort."""
-    for part in ledger:
-        if jobs.is_terminal(part):
-            continue
-        count = len(_listed(part))
-        try:
-            jobs.record(client, str(part["id"]), status="FINISHED", progress_processed=count,
-                        progress_total=count,
-                        message=f"Gathered {jobs.assets_phrase(count)} for this batch")
-        except IconikError as error:
-            log.warning("could not end a ledger part: %s", error)
-
-
-# -- the loop guard ------------------------------------------------------------------------------
-
-
-def _held_back(
-    client: IconikClient, step: Step, ids: list[str], now: float, seconds: float
-) -> dict[str, str]:
-    """Assets a batch of the opposite operation gathered within the guard's time, with why."""
-    if not ids or seconds <= 0:
-        return {}
-    wanted = set(ids)
-    opposite = "add" if step.operation == "remove" else "remove"
-    since = now - seconds
-    held: dict[str, str] = {}
-    for hour in range(int(since // 3600), int(now // 3600) + 1):
-        object_id = batch_object_id(opposite, step.options, hour * 3600.0)
-        for job in client.jobs_about(object_id):
-            meta = job.get("metadata") or {}
-            if meta.get("operation") != opposite or float(meta.get("closes_at") or 0) < since:
-                continue
-            reason = _guard_reason(opposite, str(meta.get("source") or "a policy"),
-                                   now - float(meta.get("closes_at") or now), seconds)
-            for child in client.child_jobs(str(job["id"])):
-                if _part(child) == jobs.GATHERED_PART:
-                    for asset in _listed(child):
-                        if asset in wanted:
-                            held.setdefault(asset, reason)
-    return held
-
-
-def _guard_reason(opposite: str, source: str, ago: float, seconds: float) -> str:
-    verb = "add it to" if opposite == "add" else "remove it from"
-    minutes = max(0, round(ago / 60))
-    return clip_reason(
-        f"held back by the loop guard: a policy ({source}) asked to {verb} LucidLink "
-        f"{minutes} min ago; policies leave an asset alone for {seconds / 60:.0f} min after that"
-    )
-
-
-def _record_held(
-    client: IconikClient, step: Step, children: list[Json], held: dict[str, str]
-) -> None:
-    """A child job, ended FAILED, naming the assets held back (the action's end counts it)."""
-    if any(_part(c) == jobs.HELD_PART for c in children):
-        return
-    failures = list(held.items())[: jobs.MAX_NAMED]
-    job_id = jobs.create_part(client, step.job_id, step.operation, step.options,
-                              "held back by the loop guard",
-                              {"part": jobs.HELD_PART, "assets": len(held), "done": 0,
-                               "failed": len(held), "failures": [list(f) for f in failures]},
-                              len(held))
-    jobs.finish(client, job_id, len(held), "Held back by the loop guard.", tuple(failures),
-                step.options.dry_run, failed_count=len(held))
-
-
-# -- helpers ---------------------------------------------------------------------------------------
-
-
-def _batch_metadata(window: Window) -> dict[str, object]:
-    return {
-        "batch": window.key,
-        "policy": window.source.policy,
-        "source": window.source.label,
-        "acting": window.source.acting,
-        "closes_at": window.end + window.grace,
-    }
-
-
 def _fingerprint(token: str) -> str:
     return "token-" + hashlib.sha256(token.encode()).hexdigest()[:16]
-
-
-def clock_text(when: float) -> str:
-    """ "10:04:30 UTC", for job messages and answers."""
-    return datetime.fromtimestamp(when, UTC).strftime("%H:%M:%S UTC")
-
-
-def iso(when: float) -> str:
-    return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")

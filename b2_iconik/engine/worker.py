@@ -21,7 +21,7 @@ from dataclasses import replace
 from b2_iconik.base.config import Settings
 from b2_iconik.base.errors import IconikError, QueueRefused, is_transient
 from b2_iconik.base.logs import log_context, redact
-from b2_iconik.engine import expansion, gathering, stale, tally
+from b2_iconik.engine import closing, expansion, gathering, stale, tally
 from b2_iconik.engine.runners import Queue
 from b2_iconik.engine.tokens import TokenKeeper, TokenRefused
 from b2_iconik.iconik.client import IconikClient
@@ -115,7 +115,7 @@ class Worker:
             tally.after_part(client, queue, step, self.clock())
             return True
         if step.kind == CLOSE:
-            return gathering.closed(client, step)
+            return closing.closed(client, step)
         job = client.get_job(step.report_job_id)
         if job is None:
             return True  # the job was deleted in iconik: there is nothing left to report into
@@ -142,7 +142,7 @@ class Worker:
             tally.run_watchdog(client, queue, step, now, self.settings.watchdog_seconds)
         elif step.kind == CLOSE:
             self.gatherer.flush(client, step.job_id)
-            gathering.close(client, queue, step, now, self.settings)
+            closing.close(client, queue, step, now, self.settings)
 
     def _chunk(
         self, client: IconikClient, queue: Queue, step: Step, now: float, last: bool
