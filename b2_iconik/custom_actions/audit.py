@@ -30,14 +30,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
-from b2_iconik.audit.reading import (
-    AuditClass,
-    AuditInterrupted,
-    AuditReport,
-    Progress,
-    run_audit,
-    summary,
-)
+from b2_iconik.audit.reading import run_audit
+from b2_iconik.audit.report import AuditClass, AuditInterrupted, AuditReport, Progress, summary
 from b2_iconik.base.errors import IconikError, IconikHTTPError, IconikUnavailable
 from b2_iconik.custom_actions.actions import SECRET_HEADER, operation_of, plugin_actions
 from b2_iconik.custom_actions.api import check_storages, read_environment
