@@ -1,5 +1,4 @@
-"""Gathering automations' requests (b2_iconik.engine.gathering):
-batches, ledgers, closing, the guard.
+"""Gathering automations' requests (b2_iconik.engine): batches, ledgers, closing, the guard.
 
 Against the in-memory iconik of ``tests/fakes.py``, with a clock the tests move: two Gatherers
 stand for two instances sharing one iconik and one queue.

@@ -1,5 +1,4 @@
-"""The iconik client (b2_iconik.iconik):
-headers, timeouts, retries, errors, paging, the rate cap.
+"""The iconik client (b2_iconik.iconik): headers, timeouts, retries, errors, paging, the rate cap.
 
 iconik is mocked with ``responses`` at https://iconik.test (no network). ``responses`` replays
 urllib3's retry decisions but never sleeps, so the tests that need real waiting (Retry-After, the
