@@ -9,8 +9,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from b2_iconik.app import build_plugin
-from b2_iconik.errors import ConfigError
-from b2_iconik.web import Request
+from b2_iconik.base.errors import ConfigError
+from b2_iconik.edge.http import Request
 
 if TYPE_CHECKING:
     from flask import Request as FlaskRequest

@@ -9,13 +9,13 @@ the Cloud Function runs.
 
 from __future__ import annotations
 
-from b2_iconik.config import Settings
-from b2_iconik.logs import setup_logging
-from b2_iconik.runners import ThreadRunner
-from b2_iconik.secret import SharedSecret
-from b2_iconik.tasks import CloudTasksRunner
-from b2_iconik.web import Plugin
-from b2_iconik.worker import Worker
+from b2_iconik.auth.secret import SharedSecret
+from b2_iconik.base.config import Settings
+from b2_iconik.base.logs import setup_logging
+from b2_iconik.edge.router import Plugin
+from b2_iconik.engine.cloud_tasks import CloudTasksRunner
+from b2_iconik.engine.runners import ThreadRunner
+from b2_iconik.engine.worker import Worker
 
 
 def build_plugin(settings: Settings | None = None, configure_logging: bool = True) -> Plugin:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from b2_iconik.config import DEFAULT_MAX_RPS
+from b2_iconik.base.config import DEFAULT_MAX_RPS
 from bench.figures import Result, endpoint_table, markdown_table, text_table
 from bench.lab import ROOT, Knobs, Lab
 from bench.scenarios import FULL, QUICK, SCENARIOS, run

@@ -12,7 +12,7 @@ import secrets
 import subprocess
 from pathlib import Path
 
-from b2_iconik.tasks import DISPATCH_DEADLINE_SECONDS
+from b2_iconik.engine.cloud_tasks import DISPATCH_DEADLINE_SECONDS
 from bench.lab import ROOT, free_port, stop_process, wait_for_port
 from tests.scenarios.dispatcher import Dispatcher
 

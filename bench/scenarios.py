@@ -28,7 +28,7 @@ from typing import Any
 
 import requests
 
-from b2_iconik.iconik import BULK_LIMIT
+from b2_iconik.iconik.client import BULK_LIMIT
 from bench import queue
 from bench.audit import audit_scenario
 from bench.figures import Figure, Result

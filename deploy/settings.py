@@ -82,12 +82,12 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The Secret Manager secret holding the shared secret iconik sends (name fixed in the plugin).
 SECRET_NAME = "bz-shared-secret"
 #: The Secret Manager secret holding the key that seals users' iconik tokens in task bodies
-#: (AES-256-GCM; name fixed in the plugin, b2_iconik/sealing.py). Made once, never rotated by
+#: (AES-256-GCM; name fixed in the plugin, b2_iconik/auth/sealing.py). Made once, never rotated by
 #: make deploy: tasks sealed under an old key would no longer open.
 TASK_KEY_NAME = "bz-task-key"
 #: The Secret Manager secret holding the plugin's own iconik application token, with which the
 #: function serves requests that carry none (iconik's automations, i.e. policies; name fixed in
-#: the plugin, b2_iconik/secret.py). Stored only when asked (--app-token): it acts with the
+#: the plugin, b2_iconik/auth/secret.py). Stored only when asked (--app-token): it acts with the
 #: application's rights, not a user's.
 APP_TOKEN_NAME = "bz-iconik-token"
 #: Random bytes in a new secret (shown as twice as many hex digits). 32 bytes is also exactly

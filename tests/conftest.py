@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from b2_iconik import iconik
-from b2_iconik.logs import JsonLineHandler, RedactionFilter
+from b2_iconik.base.logs import JsonLineHandler, RedactionFilter
+from b2_iconik.iconik import pool
 from tests import figures, leaks
 
 
@@ -52,11 +52,11 @@ def httpserver_listen_address() -> tuple[str, int]:
 def _fresh_rate_limiters() -> Iterator[None]:
     """Each test gets its own instance-wide limiters (so tests never wait on each other) and
     connection pool."""
-    iconik._limiters.clear()
-    iconik._pools.clear()
+    pool._limiters.clear()
+    pool._pools.clear()
     yield
-    iconik._limiters.clear()
-    iconik._pools.clear()
+    pool._limiters.clear()
+    pool._pools.clear()
 
 
 _hypothesis_home: Path | None = None

@@ -12,8 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from b2_iconik.errors import IconikHTTPError
-from b2_iconik.steps import Step
+from b2_iconik.base.errors import IconikHTTPError
+from b2_iconik.rules.steps import Step
 
 Json = dict[str, Any]
 

@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 
-from b2_iconik.audit import AuditClass, AuditInterrupted, AuditReport, run_audit, summary
-from b2_iconik.iconik import IconikClient, Json, retry_policy
+from b2_iconik.audit.reading import run_audit
+from b2_iconik.audit.report import AuditClass, AuditInterrupted, AuditReport, summary
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.retry import retry_policy
+from b2_iconik.iconik.session import Json
 from iconik_sandbox import Sandbox
 
 C = AuditClass
@@ -363,8 +366,9 @@ def test_unknown_storage_and_missing_role(
 
 def test_early_judgements_are_used_only_if_nothing_came_since() -> None:
     """Assets are judged between B2 pages; a B2 file of the asset coming later voids it."""
-    from b2_iconik.audit import FileRow, SetInfo, _Early
-    from b2_iconik.verification import Verdict
+    from b2_iconik.audit.judging import Early
+    from b2_iconik.audit.report import FileRow, SetInfo
+    from b2_iconik.rules.verification import Verdict
 
     row = FileRow("a.mov", 10, "aa", "CLOSED")
     sets = {
@@ -374,7 +378,7 @@ def test_early_judgements_are_used_only_if_nothing_came_since() -> None:
         },
         "later": {"ll-2": SetInfo("ACTIVE", [row], format_id="f")},  # no B2 file yet
     }
-    early = _Early(sets, "b2", "ll")
+    early = Early(sets, "b2", "ll")
     assert early.step() is True  # "asset": its format has begun to come on B2
     assert early.step() is False  # "later" is not ready
     [(_, verdict, _)] = early.done["asset"][1]

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from b2_iconik.custom_actions import audit as audit_cli
-from b2_iconik.custom_actions import cli
+from b2_iconik.custom_actions import audit_acts, cli
 from iconik_sandbox import Sandbox
 from tests import leaks
 
@@ -140,7 +140,7 @@ def test_csv_one_row_per_lucidlink_file_set(sandbox: Sandbox, capsys, tmp_path: 
     assert status == 0 and f"wrote {path}" in out
     rows = list(csv.DictReader(path.open()))
     assert len(rows) == 3 + 4 + 1
-    assert set(rows[0]) == set(audit_cli.CSV_COLUMNS)
+    assert set(rows[0]) == set(audit_acts.CSV_COLUMNS)
     by_class: dict[str, list[dict[str, str]]] = {}
     for row in rows:
         by_class.setdefault(row["class"], []).append(row)

@@ -1,4 +1,4 @@
-"""Configuration (b2_iconik.config): Settings.from_env, its defaults and its one-line errors.
+"""Configuration (b2_iconik.base.config): Settings.from_env, its defaults and its one-line errors.
 
 Most tests pass ``environ=`` explicitly so nothing leaks in from the machine's environment; the
 ``.env`` tests go through ``os.environ`` (cleared with monkeypatch) and a file in ``tmp_path``.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from b2_iconik.config import Settings, is_uuid, parse_formats
-from b2_iconik.errors import ConfigError
+from b2_iconik.base.config import Settings, is_uuid, parse_formats
+from b2_iconik.base.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 APP_ID = "11111111-1111-1111-1111-111111111111"

@@ -940,7 +940,7 @@ def test_uploaded_files_are_all_in_the_fingerprint() -> None:
             check=True,
             timeout=60,
         ).stdout.split()
-    assert "main.py" in listed and "b2_iconik/web.py" in listed
+    assert "main.py" in listed and "b2_iconik/edge/click.py" in listed
     covered = {str(p.relative_to(ROOT)) for p in function.source_files()}
     assert set(listed) <= covered
 

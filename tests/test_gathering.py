@@ -1,4 +1,4 @@
-"""Gathering automations' requests (b2_iconik.gathering): batches, ledgers, closing, the guard.
+"""Gathering automations' requests (b2_iconik.engine): batches, ledgers, closing, the guard.
 
 Against the in-memory iconik of ``tests/fakes.py``, with a clock the tests move: two Gatherers
 stand for two instances sharing one iconik and one queue.
@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
-from b2_iconik import gathering, jobs
-from b2_iconik.config import Settings
-from b2_iconik.errors import IconikHTTPError
-from b2_iconik.gathering import Gatherer, Source
-from b2_iconik.payload import ActionOptions
-from b2_iconik.steps import CLOSE, EXPAND
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import IconikHTTPError
+from b2_iconik.engine import batch, closing, gathering
+from b2_iconik.engine.batch import Source
+from b2_iconik.engine.gathering import Gatherer
+from b2_iconik.rules import jobs
+from b2_iconik.rules.payload import ActionOptions
+from b2_iconik.rules.steps import CLOSE, EXPAND
 from tests.fakes import FakeIconik, FakeQueue
 
 OPTIONS = ActionOptions(FakeIconik.B2, FakeIconik.LL, ("ORIGINAL",))
@@ -196,7 +198,7 @@ def test_a_ledger_part_deleted_by_hand_is_written_again_whole(settings):
 
 def test_an_instance_that_claimed_the_batch_and_died_is_replaced(settings):
     iconik, queue, clock = FakeIconik(), FakeQueue(), Clock()
-    window = gathering.Window.at("remove", OPTIONS, POLICY, "application", clock(), 60)
+    window = batch.Window.at("remove", OPTIONS, POLICY, "application", clock(), 60)
     queue.claim(window.name)  # taken by an instance that never made the batch
     joined = join(Gatherer(settings, clock, clock.sleep), iconik, queue, [asset(1)])
     assert clock.now >= START + 5 + gathering.FIND_SECONDS
@@ -208,7 +210,7 @@ def test_an_instance_that_claimed_the_batch_and_died_is_replaced(settings):
 
 def close(iconik: FakeIconik, queue: FakeQueue, settings: Settings, now: float) -> None:
     for step in list(queue.of_kind(CLOSE)):
-        gathering.close(iconik, queue, step, now, settings)  # type: ignore[arg-type]
+        closing.close(iconik, queue, step, now, settings)  # type: ignore[arg-type]
 
 
 def test_closing_starts_one_action_of_every_asset_once(settings):
@@ -249,7 +251,7 @@ def test_the_loop_guard_holds_back_what_the_opposite_policy_just_gathered(settin
     add = join(g, iconik, queue, [asset(2), asset(3)], operation="add",
                source=Source("add-when-in-collection-1234abcd", True)).job_id
     steps = [s for s in queue.of_kind(CLOSE) if s.job_id == add]
-    gathering.close(iconik, queue, steps[0], clock.now + 90, settings)  # type: ignore[arg-type]
+    closing.close(iconik, queue, steps[0], clock.now + 90, settings)  # type: ignore[arg-type]
     [expand] = queue.of_kind(EXPAND)
     assert expand.selection is not None and expand.selection.asset_ids == (asset(3),)
     [held] = [j for j in iconik.child_jobs(add) if j["metadata"].get("part") == jobs.HELD_PART]
@@ -264,7 +266,7 @@ def test_the_loop_guard_forgets_after_its_time(settings):
     clock.now += settings.loop_guard_seconds + 120
     add = join(g, iconik, queue, [asset(1)], operation="add").job_id
     steps = [s for s in queue.of_kind(CLOSE) if s.job_id == add]
-    gathering.close(iconik, queue, steps[0], clock.now + 90, settings)  # type: ignore[arg-type]
+    closing.close(iconik, queue, steps[0], clock.now + 90, settings)  # type: ignore[arg-type]
     [expand] = queue.of_kind(EXPAND)
     assert expand.selection is not None and expand.selection.asset_ids == (asset(1),)
 
@@ -297,7 +299,7 @@ def test_in_process_a_burst_costs_no_call_until_its_batch_closes(in_process):
     [close_step] = queue.of_kind(CLOSE)
     g.flush(iconik, close_step.job_id)
     assert sorted(len(p) for p in ledger(iconik, close_step.job_id)) == [100, 250, 250]
-    gathering.close(iconik, queue, close_step, START + 70, in_process)  # type: ignore[arg-type]
+    closing.close(iconik, queue, close_step, START + 70, in_process)  # type: ignore[arg-type]
     assert sum(len(s.selection.asset_ids) for s in queue.of_kind(EXPAND) if s.selection) == 600
 
 

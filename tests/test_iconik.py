@@ -19,17 +19,12 @@ import requests
 import responses
 from pytest_httpserver import HTTPServer
 
-from b2_iconik import iconik
-from b2_iconik.errors import IconikHTTPError, IconikUnavailable
-from b2_iconik.iconik import (
-    BACKGROUND,
-    CLICK,
-    CLICK_MEMORY_SECONDS,
-    IconikClient,
-    RateLimiter,
-    retry_policy,
-    shared_limiter,
-)
+from b2_iconik.base.errors import IconikHTTPError, IconikUnavailable
+from b2_iconik.iconik import pool, session
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.limiter import BACKGROUND, CLICK, CLICK_MEMORY_SECONDS, RateLimiter
+from b2_iconik.iconik.pool import shared_limiter
+from b2_iconik.iconik.retry import retry_policy
 
 BASE = "https://iconik.test"
 APP_ID = "11111111-1111-1111-1111-111111111111"
@@ -115,7 +110,7 @@ def test_every_call_has_a_timeout(client: IconikClient, mock: responses.Requests
 
     assert len(mock.calls) >= 11
     for call in mock.calls:
-        assert call.request.req_kwargs["timeout"] == iconik.DEFAULT_TIMEOUT, call.request.url
+        assert call.request.req_kwargs["timeout"] == session.DEFAULT_TIMEOUT, call.request.url
 
 
 def test_custom_timeout_is_used(mock: responses.RequestsMock) -> None:
@@ -567,7 +562,7 @@ def test_a_client_draws_on_the_background_lane_unless_told() -> None:
 
 def test_max_rps_paces_requests(local: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """With 5 requests a second, the 6th and 7th requests wait for the next second."""
-    monkeypatch.setattr(iconik, "_limiters", {})  # a fresh budget, untouched by other tests
+    monkeypatch.setattr(pool, "_limiters", {})  # a fresh budget, untouched by other tests
     local.expect_request(f"/API/jobs/v1/jobs/{JOB}/").respond_with_json({"id": JOB})
     with fast_client(base_of(local), max_rps=5) as c:
         started = time.monotonic()
@@ -592,7 +587,7 @@ def test_retries_count_against_the_rate_cap(
     local: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At 2 requests a second, 4 requests on the wire (3 answered 429) take at least a second."""
-    monkeypatch.setattr(iconik, "_limiters", {})
+    monkeypatch.setattr(pool, "_limiters", {})
     path = f"/API/jobs/v1/jobs/{JOB}/"
     for _ in range(3):
         local.expect_ordered_request(path).respond_with_data(

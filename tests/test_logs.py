@@ -1,4 +1,4 @@
-"""Structured logging (b2_iconik.logs): JSON lines, job id and trace, trace headers, redaction.
+"""Structured logging (b2_iconik.base.logs): JSON lines, job id and trace, trace headers, redaction.
 
 ``setup_logging`` writes to a buffer here; a fixture puts the root logger's handlers and level
 back after each test.
@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from b2_iconik import logs
-from b2_iconik.logs import log_context, redact, setup_logging, trace_from_headers
+from b2_iconik.base import logs
+from b2_iconik.base.logs import log_context, redact, setup_logging, trace_from_headers
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACE_KEY = "logging.googleapis.com/trace"

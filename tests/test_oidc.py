@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pytest_httpserver import HTTPServer
 
-from b2_iconik.oidc import CannotVerify, OidcVerifier, Unauthenticated
+from b2_iconik.auth.oidc import CannotVerify, OidcVerifier, Unauthenticated
 from tests.oidc_issuer import Issuer
 
 ACCOUNT = "b2-iconik@project.iam.gserviceaccount.com"

@@ -1,4 +1,4 @@
-"""The custom-action request (b2_iconik.payload): CustomAction.from_json and ActionOptions.
+"""The custom-action request (b2_iconik.rules.payload): CustomAction.from_json and ActionOptions.
 
 Every refusal is a PayloadError whose ``field`` names what is wrong, since the web layer turns it
 into a 400 naming that field.
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from b2_iconik.config import Settings
-from b2_iconik.errors import PayloadError
-from b2_iconik.payload import ActionOptions, CustomAction
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import PayloadError
+from b2_iconik.rules.payload import ActionOptions, CustomAction
 
 APP_ID = "11111111-1111-1111-1111-111111111111"
 B2 = "22222222-2222-2222-2222-222222222222"

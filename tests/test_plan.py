@@ -1,12 +1,12 @@
-"""Planning an action (b2_iconik.plan): shards that fit in a task, each asset in exactly one."""
+"""Planning an action (b2_iconik.rules.plan): shards that fit in a task, each asset in one."""
 
 from __future__ import annotations
 
 import pytest
 
-from b2_iconik.errors import PayloadError
-from b2_iconik.payload import CustomAction
-from b2_iconik.plan import MAX_ROOTS, SHARD_BYTES, shard_of, shards
+from b2_iconik.base.errors import PayloadError
+from b2_iconik.rules.payload import CustomAction
+from b2_iconik.rules.plan import MAX_ROOTS, SHARD_BYTES, shard_of, shards
 
 TOKEN = "user-token-0123456789"
 

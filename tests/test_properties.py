@@ -44,8 +44,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from b2_iconik import jobs, remove
-from b2_iconik.verification import AssetCheck, FileSetCheck, Verdict
+from b2_iconik.rules import jobs, remove
+from b2_iconik.rules.verification import AssetCheck, FileSetCheck, Verdict
 from iconik_sandbox import Sandbox, api_files
 from tests.properties.catalogue import CatalogueSpec, FileSpec, SetSpec
 from tests.properties.oracle import DeleteGuard, removable

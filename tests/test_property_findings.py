@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from b2_iconik import jobs
-from b2_iconik.config import Settings
-from b2_iconik.errors import IconikHTTPError
-from b2_iconik.payload import ActionOptions, CustomAction
-from b2_iconik.steps import CHUNK, EXPAND, WATCH, CopyRequest, Step
-from b2_iconik.tokens import NO_EXPIRY
-from b2_iconik.worker import Worker
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import IconikHTTPError
+from b2_iconik.engine.tokens import NO_EXPIRY
+from b2_iconik.engine.worker import Worker
+from b2_iconik.rules import jobs
+from b2_iconik.rules.payload import ActionOptions, CustomAction
+from b2_iconik.rules.steps import CHUNK, EXPAND, WATCH, CopyRequest, Step
 from tests.fakes import FakeIconik, FakeQueue
 
 OPTIONS = ActionOptions(FakeIconik.B2, FakeIconik.LL, ("ORIGINAL",))

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from b2_iconik import remove
-from b2_iconik.errors import IconikHTTPError, IconikUnavailable
-from b2_iconik.payload import ActionOptions
-from b2_iconik.steps import CHUNK, Round, Step
+from b2_iconik.base.errors import IconikHTTPError, IconikUnavailable
+from b2_iconik.rules import remove
+from b2_iconik.rules.payload import ActionOptions
+from b2_iconik.rules.steps import CHUNK, Round, Step
 
 B2 = "b2000000-0000-4000-8000-000000000000"
 LL = "11000000-0000-4000-8000-000000000000"

@@ -1,4 +1,4 @@
-"""The in-process runner (b2_iconik.runners.ThreadRunner): background steps, delays, names.
+"""The in-process runner (b2_iconik.engine.runners.ThreadRunner): background steps, delays, names.
 
 The execute function is a fake that records which steps ran (and when) and queues the next
 step; the tests wait on events with timeouts instead of sleeping.
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from b2_iconik.payload import ActionOptions
-from b2_iconik.runners import Queue, ThreadRunner
-from b2_iconik.steps import Step
+from b2_iconik.engine.runners import Queue, ThreadRunner
+from b2_iconik.rules.payload import ActionOptions
+from b2_iconik.rules.steps import Step
 
 B2 = "22222222-2222-2222-2222-222222222222"
 LL = "33333333-3333-3333-3333-333333333333"
@@ -192,12 +192,12 @@ def test_crash_is_logged_and_runner_lives_on(
         recorder(s, queue)
 
     runner = make(runners, execute, workers=1)
-    with caplog.at_level(logging.ERROR, logger="b2_iconik.runners"):
+    with caplog.at_level(logging.ERROR, logger="b2_iconik.engine.runners"):
         runner.start([step("bad"), step("good")])
         assert recorder.event("good").wait(WAIT)
         runner.start([step("good", seq=1)])
         assert recorder.event("good", 1).wait(WAIT)
-    crashes = [r for r in caplog.records if r.name == "b2_iconik.runners"]
+    crashes = [r for r in caplog.records if r.name == "b2_iconik.engine.runners"]
     assert len(crashes) == 1
     assert "bad" in crashes[0].getMessage()
     assert crashes[0].exc_info is not None
@@ -287,7 +287,7 @@ def test_end_and_watchdog_steps_are_claimed_not_run_in_process(runners: list[Thr
     """Both are safety nets for work that dies; in-process they would die with it."""
     from dataclasses import replace
 
-    from b2_iconik.steps import END, WATCHDOG
+    from b2_iconik.rules.steps import END, WATCHDOG
 
     recorder = Recorder()
     runner = make(runners, recorder, heartbeat=lambda s: None)

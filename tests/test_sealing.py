@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from b2_iconik.config import Settings
-from b2_iconik.errors import SecretUnavailable
-from b2_iconik.sealing import KEY_SECRET_ID, SealBroken, TokenSeal
-from b2_iconik.secret import ManagedSecret
+from b2_iconik.auth.sealing import KEY_SECRET_ID, SealBroken, TokenSeal
+from b2_iconik.auth.secret import ManagedSecret
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import SecretUnavailable
 
 KEY = "00112233445566778899aabbccddeeff" * 2
 TOKEN = "the-users-iconik-token-0123456789"

@@ -1,4 +1,4 @@
-"""The shared secret (b2_iconik.secret): from the settings, or once from Secret Manager.
+"""The shared secret (b2_iconik.auth.secret): from the settings, or once from Secret Manager.
 
 Secret Manager is the real ``google-cloud-secret-manager`` client on its REST transport, talking
 to a local ``pytest-httpserver`` on 127.0.0.1 (DESIGN §7); the metadata server is another one,
@@ -23,10 +23,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from b2_iconik import logs, secret
-from b2_iconik.config import Settings
-from b2_iconik.errors import SecretUnavailable
-from b2_iconik.secret import SharedSecret
+from b2_iconik.auth import secret
+from b2_iconik.auth.secret import SharedSecret
+from b2_iconik.base import logs
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import SecretUnavailable
 
 APP_ID = "11111111-1111-1111-1111-111111111111"
 ACCESS = "/v1/projects/proj/secrets/bz-shared-secret/versions/latest:access"

@@ -1,4 +1,4 @@
-"""Expanding a selection (b2_iconik.selection.expand) against a small fake of iconik.
+"""Expanding a selection (b2_iconik.rules.selection.expand) against a small fake of iconik.
 
 The fake holds collections and saved searches as lists of ``{"id", "object_type"}`` dicts and
 counts the calls, so the tests check both which assets come out (and in what order) and that
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from b2_iconik.errors import IconikHTTPError
-from b2_iconik.payload import CustomAction
-from b2_iconik.selection import expand
+from b2_iconik.base.errors import IconikHTTPError
+from b2_iconik.rules.payload import CustomAction
+from b2_iconik.rules.selection import expand
 
 TOKEN = "user-token-abcdef0123"
 

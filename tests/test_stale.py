@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from b2_iconik import jobs, stale
-from b2_iconik.errors import IconikUnavailable
+from b2_iconik.base.errors import IconikUnavailable
+from b2_iconik.engine import stale
+from b2_iconik.rules import jobs
 from tests.fakes import FakeIconik
 
 NOW = 1_800_000_000.0

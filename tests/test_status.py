@@ -10,8 +10,8 @@ import responses
 from functions_framework import create_app
 
 import b2_iconik
-from b2_iconik import status
-from b2_iconik.errors import SecretUnavailable
+from b2_iconik.base.errors import SecretUnavailable
+from b2_iconik.edge import status
 from tests import leaks
 
 ICONIK = "https://iconik.test"

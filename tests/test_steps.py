@@ -1,4 +1,4 @@
-"""Steps (b2_iconik.steps): frozen values that round-trip through JSON, with stable names."""
+"""Steps (b2_iconik.rules.steps): frozen values that round-trip through JSON, with stable names."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from b2_iconik.payload import ActionOptions, CustomAction
-from b2_iconik.steps import CHUNK, END, EXPAND, KINDS, WATCH, WATCHDOG, CopyRequest, Step
-from b2_iconik.tasks import MAX_TASK_BODY
+from b2_iconik.engine.cloud_tasks import MAX_TASK_BODY
+from b2_iconik.rules.payload import ActionOptions, CustomAction
+from b2_iconik.rules.steps import CHUNK, END, EXPAND, KINDS, WATCH, WATCHDOG, CopyRequest, Step
 
 TOKEN = "user-token-5a5a5a5a5a5a5a5a"
 B2 = "22222222-2222-2222-2222-222222222222"
@@ -169,8 +169,8 @@ def test_the_largest_chunk_step_fits_in_a_task() -> None:
     """A chunk whose every asset is still to do, waiting, failed with the longest reason and
     asked to be copied three times, still fits in a task: reasons past the first twenty are
     counted, not kept."""
-    from b2_iconik import add, remove
-    from b2_iconik.steps import MAX_REASON, add_failures
+    from b2_iconik.rules import add, remove
+    from b2_iconik.rules.steps import MAX_REASON, add_failures
 
     for operation, size in (("add", add.CHUNK), ("remove", remove.CHUNK)):
         chunk = tuple(f"{n:08x}-0000-4000-8000-{n:012x}" for n in range(size))
@@ -189,7 +189,7 @@ def test_the_largest_chunk_step_fits_in_a_task() -> None:
 
 
 def test_failures_past_the_named_ones_keep_their_asset_not_their_reason() -> None:
-    from b2_iconik.steps import MAX_REASON, NAMED, add_failures
+    from b2_iconik.rules.steps import MAX_REASON, NAMED, add_failures
 
     failures = add_failures((("a0", "first"),), ((f"a{n}", "y" * 500) for n in range(1, 30)))
     assert failures[0] == ("a0", "first")

@@ -8,12 +8,10 @@ from typing import Any
 import pytest
 from google.api_core import exceptions
 
-from b2_iconik.config import Settings
-from b2_iconik.errors import QueueRefused
-from b2_iconik.payload import ActionOptions
-from b2_iconik.secret import SharedSecret
-from b2_iconik.steps import CHUNK, Step
-from b2_iconik.tasks import (
+from b2_iconik.auth.secret import SharedSecret
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import QueueRefused
+from b2_iconik.engine.cloud_tasks import (
     LEASE,
     MAX_TASK_BODY,
     STEP_HEADER,
@@ -22,6 +20,8 @@ from b2_iconik.tasks import (
     Delivery,
     StepTooLarge,
 )
+from b2_iconik.rules.payload import ActionOptions
+from b2_iconik.rules.steps import CHUNK, Step
 
 QUEUE = "projects/p/locations/l/queues/q"
 OPTIONS = ActionOptions("b2000000-0000-4000-8000-000000000000",
@@ -248,14 +248,14 @@ def test_with_a_service_account_a_task_carries_its_oidc_token_and_no_secret():
                                      "audience": "https://fn.example/handler"}
     assert "x-bz-secret" not in request["headers"]
     assert b"s3cret" not in request["body"] and b"user-token" not in request["body"]
-    from b2_iconik.oidc import Unauthenticated
+    from b2_iconik.auth.oidc import Unauthenticated
 
     with pytest.raises(Unauthenticated):  # the shared secret opens no door to steps
         runner.authenticate({"x-bz-secret": "s3cret"})
 
 
 def test_without_a_service_account_steps_need_the_shared_secret():
-    from b2_iconik.oidc import Unauthenticated
+    from b2_iconik.auth.oidc import Unauthenticated
 
     runner, _ = make()
     runner.authenticate({"X-BZ-Secret": "s3cret"})

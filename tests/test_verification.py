@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from b2_iconik.verification import Verdict, check_asset
+from b2_iconik.rules.verification import Verdict, check_asset
 
 B2, LL, OTHER = "b2000000-0000-0000-0000-000000000000", "11000000-0000-0000-0000-000000000000", (
     "99000000-0000-0000-0000-000000000000"

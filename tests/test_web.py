@@ -131,8 +131,8 @@ def test_no_work_that_grows_with_the_selection_before_the_answer(client, iconik)
 
 
 def test_a_huge_selection_starts_as_shards_that_each_fit_in_a_task(client, iconik, runner):
-    from b2_iconik.plan import shard_of
-    from b2_iconik.tasks import MAX_TASK_BODY
+    from b2_iconik.engine.cloud_tasks import MAX_TASK_BODY
+    from b2_iconik.rules.plan import shard_of
 
     many = [f"a0000000-0000-4000-8000-{i:012d}" for i in range(20_000)]
     answer = post(client, payload=body(context="BULK", asset_ids=many,
@@ -299,7 +299,7 @@ def test_clicks_arriving_together_look_each_storage_up_once(app_module, client, 
 
 
 def test_a_clicks_own_calls_go_in_the_click_lane(app_module, client, iconik):
-    from b2_iconik.iconik import BACKGROUND, CLICK
+    from b2_iconik.iconik.limiter import BACKGROUND, CLICK
 
     worker = app_module[1].plugin.worker
     made = []
@@ -351,7 +351,8 @@ def test_token_refused_by_iconik_gets_400_naming_auth_token(client, iconik, runn
 
 
 def test_iconik_down_while_accepting_gets_503(client, iconik, runner, app_module):
-    from b2_iconik.iconik import IconikClient, retry_policy
+    from b2_iconik.iconik.client import IconikClient
+    from b2_iconik.iconik.retry import retry_policy
 
     main = app_module[1]
     main.plugin.worker._client_factory = lambda token: IconikClient(
@@ -370,7 +371,7 @@ def test_iconik_down_while_accepting_gets_503(client, iconik, runner, app_module
 
 
 def test_secret_and_token_never_logged(client, iconik, capsys):
-    from b2_iconik.logs import setup_logging
+    from b2_iconik.base.logs import setup_logging
 
     setup_logging(stream=sys.stdout)
     post(client)
@@ -393,7 +394,7 @@ class RecordingDeliveries:
     """Stands in for the Cloud Tasks runner: records the steps delivered to it."""
 
     def __init__(self, answer=None) -> None:
-        from b2_iconik.tasks import Delivered
+        from b2_iconik.engine.cloud_tasks import Delivered
 
         self.delivered: list = []
         self.answer = answer or Delivered(200, "done")
@@ -403,7 +404,7 @@ class RecordingDeliveries:
         return self.answer
 
     def authenticate(self, headers) -> None:
-        from b2_iconik.oidc import Unauthenticated
+        from b2_iconik.auth.oidc import Unauthenticated
 
         if headers.get("x-bz-secret") != SECRET:
             raise Unauthenticated("missing or wrong shared secret")
@@ -414,7 +415,7 @@ class RecordingDeliveries:
 
 def _queued_plugin(answer=None):
     from b2_iconik.app import build_plugin
-    from b2_iconik.config import Settings
+    from b2_iconik.base.config import Settings
 
     settings = Settings(iconik_id="app", iconik_url=ICONIK, shared_secret=SECRET,
                         tasks_queue="projects/p/locations/l/queues/q", tasks_url="http://x/")
@@ -427,15 +428,15 @@ def _queued_plugin(answer=None):
 def _step_request(path: str, data: bytes, kind: str = "chunk", **headers: str):
     import io
 
-    from b2_iconik.web import Request
+    from b2_iconik.edge.http import Request
 
     return Request("POST", path, {"x-bz-secret": SECRET, "X-B2-Iconik-Step": kind, **headers},
                    {}, io.BytesIO(data).read, len(data))
 
 
 def test_step_request_is_delivered_with_its_retry_headers():
-    from b2_iconik.payload import ActionOptions
-    from b2_iconik.steps import CHUNK, Step
+    from b2_iconik.rules.payload import ActionOptions
+    from b2_iconik.rules.steps import CHUNK, Step
 
     plugin = _queued_plugin()
     step = Step("remove", JOB, ActionOptions(B2, LL, ("ORIGINAL",)), TOKEN, kind=CHUNK)
@@ -452,9 +453,9 @@ def test_step_request_is_delivered_with_its_retry_headers():
 
 
 def test_step_answer_carries_retry_after_when_asked_again():
-    from b2_iconik.payload import ActionOptions
-    from b2_iconik.steps import CHUNK, Step
-    from b2_iconik.tasks import Delivered
+    from b2_iconik.engine.cloud_tasks import Delivered
+    from b2_iconik.rules.payload import ActionOptions
+    from b2_iconik.rules.steps import CHUNK, Step
 
     plugin = _queued_plugin(Delivered(503, "a twin is running", 60))
     step = Step("remove", JOB, ActionOptions(B2, LL, ("ORIGINAL",)), TOKEN, kind=CHUNK)
@@ -472,8 +473,8 @@ def test_a_lease_delivered_by_mistake_is_a_no_op():
 @pytest.mark.parametrize(("path", "data"), [("/remove", b"{}"), ("/remove", b"[not json"),
                                             ("/add", None)])
 def test_bad_step_request_gets_400(path, data):
-    from b2_iconik.payload import ActionOptions
-    from b2_iconik.steps import Step
+    from b2_iconik.rules.payload import ActionOptions
+    from b2_iconik.rules.steps import Step
 
     plugin = _queued_plugin()
     if data is None:  # a remove step sent to …/add
@@ -569,7 +570,7 @@ def test_secret_is_compared_in_constant_time_as_bytes(client, iconik, monkeypatc
     import hmac
     from types import SimpleNamespace
 
-    from b2_iconik import web
+    from b2_iconik.edge import click
 
     calls: list[tuple[type, type]] = []
 
@@ -577,7 +578,7 @@ def test_secret_is_compared_in_constant_time_as_bytes(client, iconik, monkeypatc
         calls.append((type(a), type(b)))
         return hmac.compare_digest(a, b)
 
-    monkeypatch.setattr(web, "hmac", SimpleNamespace(compare_digest=spy))
+    monkeypatch.setattr(click, "hmac", SimpleNamespace(compare_digest=spy))
     answer = post(client, secret=secret)
     assert calls == [(bytes, bytes)]  # once, whatever the length, never str against bytes
     assert answer.status_code == (200 if secret == SECRET else 401)
@@ -613,7 +614,7 @@ class StaticAppToken:
 def automations(app_module, client, iconik):
     """The plugin with an application token and fresh gathering windows; iconik answers the
     batch's calls (no batch yet, create the batch and its ledger part, write the ledger)."""
-    from b2_iconik.gathering import Gatherer
+    from b2_iconik.engine.gathering import Gatherer
 
     main = app_module[1]
     main.plugin.app_token = StaticAppToken(APP_TOKEN)
@@ -662,7 +663,7 @@ def test_the_application_token_refused_by_iconik_is_the_operators_to_fix(
 
 
 def test_an_unreadable_application_token_asks_to_try_again(client, iconik, automations):
-    from b2_iconik.errors import SecretUnavailable
+    from b2_iconik.base.errors import SecretUnavailable
 
     automations.app_token = StaticAppToken(error=SecretUnavailable("Secret Manager is down"))
     answer = post(client, payload=body(auth_token=None))

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from b2_iconik import remove, worker
-from b2_iconik.config import Settings
-from b2_iconik.errors import IconikHTTPError, IconikUnavailable
-from b2_iconik.payload import ActionOptions, CustomAction
-from b2_iconik.steps import CHUNK, END, EXPAND, WATCHDOG, Step
-from b2_iconik.tokens import NO_EXPIRY
-from b2_iconik.worker import Worker
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import IconikHTTPError, IconikUnavailable
+from b2_iconik.engine import worker
+from b2_iconik.engine.tokens import NO_EXPIRY
+from b2_iconik.engine.worker import Worker
+from b2_iconik.rules import remove
+from b2_iconik.rules.payload import ActionOptions, CustomAction
+from b2_iconik.rules.steps import CHUNK, END, EXPAND, WATCHDOG, Step
 from tests.fakes import FakeIconik, FakeQueue
 
 OPTIONS = ActionOptions(FakeIconik.B2, FakeIconik.LL, ("ORIGINAL",))
@@ -258,11 +259,11 @@ def test_unexpected_error_on_the_last_attempt_keeps_and_names_the_assets(fake, m
     make(fake).execute(step, FakeQueue(), last_attempt=True)
     assert fake.statuses(step.job_id) == ["FAILED"]
     assert "internal error: ZeroDivisionError" in fake.jobs[step.job_id]["message"]
-    assert any(r.exc_info for r in caplog.records if r.name == "b2_iconik.worker")
+    assert any(r.exc_info for r in caplog.records if r.name == "b2_iconik.engine.worker")
 
 
 def test_the_queue_refusing_a_successor_ends_the_chunk_not_a_loop(fake, monkeypatch):
-    from b2_iconik.errors import QueueRefused
+    from b2_iconik.base.errors import QueueRefused
 
     fake.asset_files = lambda a: [{"file_set_id": f"{a}-ll", "size": 1, "status": "CLOSED"}]  # type: ignore[method-assign]
     refusing = FakeQueue(refuse=lambda s: s.kind == CHUNK,
@@ -336,7 +337,7 @@ def test_abandon_fails_a_job_whose_work_could_not_be_queued(fake):
 
 
 def test_a_round_whose_next_cannot_be_queued_reports_only_what_still_waits(fake):
-    from b2_iconik.errors import QueueRefused
+    from b2_iconik.base.errors import QueueRefused
 
     waiting = {"a2"}
     fake.asset_files = lambda a: [  # type: ignore[method-assign]
@@ -353,7 +354,7 @@ def test_a_round_whose_next_cannot_be_queued_reports_only_what_still_waits(fake)
 
 
 def test_a_part_the_queue_refuses_ends_failed_and_the_others_go_on(fake):
-    from b2_iconik.errors import QueueRefused
+    from b2_iconik.base.errors import QueueRefused
 
     queue = FakeQueue(refuse=lambda s: s.kind == CHUNK and s.chunk == 1,
                       error=QueueRefused("Cloud Tasks refused the step: PermissionDenied"))
@@ -371,7 +372,7 @@ def test_a_part_the_queue_refuses_ends_failed_and_the_others_go_on(fake):
 def test_a_split_selection_ends_once_every_shard_is_expanded_and_done(fake):
     """Two shards of directly selected assets: each expands on its own, records itself, and
     the action ends only when both shards' chunks have."""
-    from b2_iconik.plan import shard_of
+    from b2_iconik.rules.plan import shard_of
 
     assets = [f"a{i}" for i in range(remove.CHUNK + 40)]
     parts = [tuple(a for a in assets if shard_of(a, 2) == r) for r in (0, 1)]

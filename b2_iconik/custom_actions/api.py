@@ -12,13 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from b2_iconik.config import Settings, is_uuid
+from b2_iconik.base.config import Settings, is_uuid
+from b2_iconik.base.errors import ConfigError
 from b2_iconik.custom_actions.actions import Json
 from b2_iconik.custom_actions.errors import UsageError
 from b2_iconik.custom_actions.plan import Change
 from b2_iconik.custom_actions.render import PREVIEW_ID, describe, request_line
-from b2_iconik.errors import ConfigError
-from b2_iconik.iconik import IconikClient, retry_policy
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.retry import retry_policy
 
 #: Retries for the CLI: an operator waits at the terminal, so fail within seconds, not minutes.
 CLI_RETRIES = 3

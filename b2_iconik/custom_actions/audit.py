@@ -20,31 +20,26 @@ the audit got), 130 when interrupted.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
-from datetime import UTC, datetime
 from typing import Any, TextIO
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import requests
-
-from b2_iconik.audit import AuditClass, AuditInterrupted, AuditReport, Progress, run_audit, summary
-from b2_iconik.custom_actions.actions import SECRET_HEADER, operation_of, plugin_actions
+from b2_iconik.audit.reading import run_audit
+from b2_iconik.audit.report import AuditInterrupted, Progress, summary
+from b2_iconik.base.errors import IconikError, IconikHTTPError, IconikUnavailable
 from b2_iconik.custom_actions.api import check_storages, read_environment
+from b2_iconik.custom_actions.audit_acts import copy_missing, free_safe, write_csv
+from b2_iconik.custom_actions.audit_report import action_lines, render
 from b2_iconik.custom_actions.errors import UsageError
-from b2_iconik.errors import IconikError, IconikHTTPError, IconikUnavailable
-from b2_iconik.iconik import BULK_LIMIT, IconikClient, Json, retry_policy
+from b2_iconik.custom_actions.render import fail
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.retry import retry_policy
 
 EXIT_OK, EXIT_ICONIK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: Retries of each listing page: an audit runs for minutes, a 429 or 5xx on the way is expected.
 AUDIT_RETRIES = 8
 AUDIT_BACKOFF = 0.5
-#: Most asset ids in one Remove request: its body stays well under the plugin's 1 MiB limit.
-REMOVE_CHUNK = 20_000
-#: The CSV's columns, in order.
-CSV_COLUMNS = ("asset_id", "title", "format", "class", "bytes", "date", "reason", "file_set_id")
 
 
 def add_parser(sub: Any) -> None:
@@ -105,19 +100,19 @@ def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
     try:
         return _audit(args, out)
     except UsageError as error:
-        _fail(str(error))
+        fail(str(error))
         return EXIT_USAGE
     except AuditInterrupted as stopped:
         if isinstance(stopped.cause, KeyboardInterrupt):
-            _fail(f"interrupted; the audit stopped while {stopped.progress.describe()}")
+            fail(f"interrupted; the audit stopped while {stopped.progress.describe()}")
             return EXIT_INTERRUPTED
-        _fail(f"{_explain(stopped.cause)}; the audit stopped while {stopped.progress.describe()}")
+        fail(f"{_explain(stopped.cause)}; the audit stopped while {stopped.progress.describe()}")
         return EXIT_ICONIK
     except IconikError as error:
-        _fail(_explain(error))
+        fail(_explain(error))
         return EXIT_ICONIK
     except KeyboardInterrupt:
-        _fail("interrupted")
+        fail("interrupted")
         return EXIT_INTERRUPTED
 
 
@@ -151,19 +146,19 @@ def _audit(args: argparse.Namespace, out: TextIO) -> int:
                 bar.close()
         document = summary(report)
         if args.csv:
-            _write_csv(client, report, args.csv, args.titles)
+            write_csv(client, report, args.csv, args.titles)
         acted: dict[str, Any] = {}
         if args.copy_missing:
-            acted["copy_missing"] = _copy_missing(client, report, args.dry_run)
+            acted["copy_missing"] = copy_missing(client, report, args.dry_run)
         if args.free_safe:
-            acted["free_safe"] = _free_safe(client, env.token, report, args)
+            acted["free_safe"] = free_safe(client, env.token, report, args)
     if acted:
         document["actions"] = acted
     if args.json:
         print(json.dumps(document, indent=2), file=out)
     else:
         print(render(document, names), file=out)
-        for line in _action_lines(acted):
+        for line in action_lines(acted):
             print(line, file=out)
         if args.csv:
             print(f"wrote {args.csv}", file=out)
@@ -208,288 +203,6 @@ class _Bar:
         self.stream.flush()
 
 
-# -- the table -----------------------------------------------------------------------------------
-
-
-def render(document: Json, names: dict[str, str] | None = None) -> str:
-    """The audit as a table for a terminal."""
-    names = names or {}
-    storages = document["storages"]
-    lines = [
-        f"LucidLink storage: {names.get('lucidlink', storages['lucidlink'])}",
-        f"B2 storage:        {names.get('b2', storages['b2'])}",
-        "",
-        f"{'class':<20} {'assets':>10} {'file sets':>10} {'bytes':>18} {'':>10}",
-    ]
-    total = {"assets": 0, "file_sets": 0, "bytes": 0}
-    for audit_class in AuditClass:
-        row = document[audit_class.value]
-        for key in total:
-            total[key] += row[key]
-        lines.append(
-            f"{audit_class.label:<20} {row['assets']:>10,} {row['file_sets']:>10,} "
-            f"{row['bytes']:>18,} {_human(row['bytes']):>10}"
-        )
-    lines.append(
-        f"{'all (sets)':<20} {'':>10} {total['file_sets']:>10,} {total['bytes']:>18,} "
-        f"{_human(total['bytes']):>10}"
-    )
-    oldest = [(c, document[c.value]["oldest"]) for c in AuditClass if document[c.value]["oldest"]]
-    if oldest:
-        lines += ["", "Oldest file sets:"]
-        for audit_class, sets in oldest:
-            for item in sets[:3]:
-                lines.append(
-                    f"  {audit_class.label:<18} {item['date'][:10]}  asset {item['asset_id']}"
-                    f"  file set {item['file_set_id']}"
-                )
-    if document["reasons"]:
-        lines += ["", "Why not safe to free (file sets):"]
-        for reason, count in list(document["reasons"].items())[:10]:
-            lines.append(f"  {count:>8,}  {reason}")
-    listed = document["listed"]
-    lines += [
-        "",
-        f"Read {listed['lucidlink_files']:,} LucidLink and {listed['b2_files']:,} B2 files in "
-        f"{listed['pages']:,} pages; {listed['assets_reread']:,} assets re-read one by one; "
-        f"{document['deleted_while_reading']:,} file sets deleted while reading.",
-        "Top collections: not shown (storage listings do not say which collections an asset "
-        "is in; that costs a read per asset).",
-    ]
-    return "\n".join(lines)
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} PB"  # pragma: no cover
-
-
-def _action_lines(acted: dict[str, Any]) -> list[str]:
-    lines = []
-    copy = acted.get("copy_missing")
-    if copy:
-        verb = "would ask" if copy["dry_run"] else "asked"
-        lines.append(
-            f"\n--copy-missing: {verb} iconik for B2 copies of {copy['file_sets']:,} file sets "
-            f"of {copy['assets']:,} assets ({copy['requests']:,} bulk copies, overwrite off)"
-        )
-        for problem in copy["problems"]:
-            lines.append(f"  not asked: {problem}")
-    free = acted.get("free_safe")
-    if free:
-        if free["dry_run"]:
-            lines.append(
-                f"\n--free-safe: would start Remove on {free['assets']:,} assets "
-                f"(through {free['url']})"
-            )
-        else:
-            jobs = ", ".join(free["job_ids"]) or "none"
-            lines.append(
-                f"\n--free-safe: started Remove on {free['assets']:,} assets (iconik job "
-                f"{jobs}); it verifies each B2 copy again before it deletes"
-            )
-        if free["partly_safe_assets"]:
-            lines.append(
-                f"  left out {free['partly_safe_assets']:,} assets with other LucidLink file "
-                "sets not safe to free"
-            )
-    return lines
-
-
-# -- the CSV -------------------------------------------------------------------------------------
-
-
-def _write_csv(client: IconikClient, report: AuditReport, path: str, titles: bool) -> None:
-    title_of: dict[str, str] = {}
-    try:
-        with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(CSV_COLUMNS)
-            for r in report.results:
-                if titles and r.asset_id not in title_of:
-                    asset = client.get_asset(r.asset_id) or {}
-                    title_of[r.asset_id] = str(asset.get("title") or "")
-                writer.writerow(
-                    (
-                        r.asset_id,
-                        title_of.get(r.asset_id, ""),
-                        r.format_name or r.format_id,
-                        r.audit_class.value,
-                        r.bytes,
-                        r.date,
-                        r.reason,
-                        r.file_set_id,
-                    )
-                )
-    except OSError as error:
-        raise UsageError(f"--csv {path}: cannot write it ({error.strerror})") from None
-
-
-# -- acting --------------------------------------------------------------------------------------
-
-
-def _copy_missing(client: IconikClient, report: AuditReport, dry_run: bool) -> dict[str, Any]:
-    """Bulk copies to B2 of the formats of the 'only on LucidLink' sets, by format name."""
-    results = report.totals[AuditClass.ONLY_ON_LUCIDLINK].results
-    by_format: dict[str, list[str]] = {}
-    problems: list[str] = []
-    names: dict[str, dict[str, str]] = {}
-    for r in results:
-        name = r.format_name
-        if name is None:  # the listing names formats by id: the asset's formats say which
-            if r.asset_id not in names:
-                formats = client.asset_formats(r.asset_id)
-                names[r.asset_id] = {str(f.get("id")): str(f.get("name")) for f in formats}
-            name = names[r.asset_id].get(r.format_id)
-        if name is None:
-            problems.append(f"asset {r.asset_id}: format {r.format_id} no longer exists")
-            continue
-        assets = by_format.setdefault(name, [])
-        if r.asset_id not in assets:
-            assets.append(r.asset_id)
-    job_ids: list[str] = []
-    requests_made = 0
-    for name, assets in by_format.items():
-        for start in range(0, len(assets), BULK_LIMIT):
-            chunk = assets[start : start + BULK_LIMIT]
-            requests_made += 1
-            if not dry_run:
-                job_ids.append(
-                    client.bulk_copy(
-                        report.b2_storage_id,
-                        chunk,
-                        name,
-                        source_id=report.ll_storage_id,
-                        overwrite=False,
-                    )
-                )
-    return {
-        "dry_run": dry_run,
-        "assets": len({r.asset_id for r in results}),
-        "file_sets": len(results) - len(problems),
-        "formats": {name: len(assets) for name, assets in by_format.items()},
-        "requests": requests_made,
-        "job_ids": job_ids,
-        "problems": problems,
-    }
-
-
-def _free_safe(
-    client: IconikClient, token: str, report: AuditReport, args: argparse.Namespace
-) -> dict[str, Any]:
-    """One ordinary Remove (per 20,000 assets) on the assets that are all safe to free."""
-    classes: dict[str, set[AuditClass]] = {}
-    for r in report.results:
-        classes.setdefault(r.asset_id, set()).add(r.audit_class)
-    safe = [
-        a
-        for a in report.assets_of(AuditClass.SAFE_TO_FREE)
-        if classes[a] == {AuditClass.SAFE_TO_FREE}
-    ]
-    partly = len(report.assets_of(AuditClass.SAFE_TO_FREE)) - len(safe)
-    action, url, secret = _remove_action(client, report, args.endpoint)
-    done: dict[str, Any] = {
-        "dry_run": args.dry_run,
-        "assets": len(safe),
-        "partly_safe_assets": partly,
-        "url": url.split("?")[0],
-        "job_ids": [],
-    }
-    if args.dry_run or not safe:
-        return done
-    for start in range(0, len(safe), REMOVE_CHUNK):
-        body = {
-            "context": "BULK",
-            "asset_ids": safe[start : start + REMOVE_CHUNK],
-            "collection_ids": [],
-            "saved_search_ids": [],
-            "action_id": action.get("id"),
-            "metadata_view_id": None,
-            "metadata_values": None,
-            "date_created": datetime.now(UTC).replace(tzinfo=None).isoformat(),
-            "auth_token": token,
-        }
-        try:
-            answer = requests.post(
-                url,
-                data=json.dumps(body),
-                headers={SECRET_HEADER: secret, "Content-Type": "application/json"},
-                timeout=(5, 30),
-                allow_redirects=False,
-            )
-        except requests.RequestException as error:
-            raise UsageError(
-                f"the plugin at {done['url']} did not answer ({type(error).__name__}); "
-                "nothing was removed"
-            ) from None
-        if answer.status_code != 200:
-            raise UsageError(
-                f"the plugin at {done['url']} answered {answer.status_code} "
-                f"({_plugin_error(answer)}); nothing more was started"
-            )
-        done["job_ids"].append(str((answer.json() or {}).get("job_id") or ""))
-    return done
-
-
-def _remove_action(
-    client: IconikClient, report: AuditReport, endpoint: str | None
-) -> tuple[Json, str, str]:
-    """The registered Remove action to post through: it, its URL for these storages, secret."""
-    ours = [
-        a
-        for a in plugin_actions(client.list_custom_actions(), endpoint)
-        if operation_of(a.get("url"), endpoint) == "remove"
-    ]
-    if not ours:
-        where = f" for {endpoint}" if endpoint else ""
-        raise UsageError(
-            f"no Remove action is registered in iconik{where}: run 'b2-iconik-actions create' "
-            "first (--free-safe posts through it)"
-        )
-    bases = {str(a["url"]).split("?")[0] for a in ours}
-    if len(bases) > 1:
-        raise UsageError(
-            "Remove actions of several deployments are registered: say which with --endpoint"
-        )
-    action = next((a for a in ours if a.get("context") == "BULK"), ours[0])
-    parts = urlsplit(str(action["url"]))
-    query = dict(parse_qsl(parts.query))
-    for key, wanted in (
-        ("b2_storage_id", report.b2_storage_id),
-        ("ll_storage_id", report.ll_storage_id),
-    ):
-        if query.get(key) and query[key].lower() != wanted.lower():
-            raise UsageError(
-                f"the registered Remove action works on {key} {query[key]}, not {wanted}: "
-                "audit those storages, or register actions for these"
-            )
-        query[key] = wanted
-    url = urlunsplit(parts._replace(query=urlencode(query, safe=",")))
-    headers = action.get("headers") or {}
-    secret = next((v for k, v in headers.items() if k.lower() == SECRET_HEADER), None)
-    secret = secret or os.environ.get("BZ_SHARED_SECRET", "").strip()
-    if not secret:
-        raise UsageError(
-            f"the Remove action carries no {SECRET_HEADER} header and BZ_SHARED_SECRET is not "
-            "set: the plugin would refuse the request"
-        )
-    return action, url, str(secret)
-
-
-def _plugin_error(answer: requests.Response) -> str:
-    try:
-        body = answer.json()
-    except ValueError:
-        return answer.reason or "no message"
-    if isinstance(body, dict):
-        return str(body.get("error") or body.get("message") or body)
-    return str(body)
-
-
 # -- errors --------------------------------------------------------------------------------------
 
 
@@ -513,9 +226,3 @@ def _explain(error: BaseException) -> str:
         url = os.environ.get("ICONIK_URL") or "https://app.iconik.io"
         return f"iconik at {url} could not be reached ({error})"
     return str(error)
-
-
-def _fail(message: str) -> None:
-    from b2_iconik.custom_actions.cli import _fail as fail
-
-    fail(message)

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from b2_iconik import __version__
-from b2_iconik.config import parse_formats
+from b2_iconik.base.config import parse_formats
+from b2_iconik.base.errors import ConfigError, IconikError, IconikHTTPError, IconikUnavailable
 from b2_iconik.custom_actions.actions import (
     ActionSpec,
     Json,
@@ -34,12 +35,8 @@ from b2_iconik.custom_actions.errors import UsageError
 from b2_iconik.custom_actions.plan import Change, plan_create, plan_delete
 from b2_iconik.custom_actions.policies import policy_of_url
 from b2_iconik.custom_actions.policy_cli import add_policy_parser
-from b2_iconik.custom_actions.render import MASK, describe, render_table, summary
-from b2_iconik.errors import ConfigError, IconikError, IconikHTTPError, IconikUnavailable
-from b2_iconik.iconik import AUTOMATIONS, IconikClient
-
-#: Shorter values are not masked inside error messages: they would garble the words.
-MIN_MASKED = 6
+from b2_iconik.custom_actions.render import describe, fail, render_table, summary
+from b2_iconik.iconik.client import AUTOMATIONS, IconikClient
 
 EXIT_OK, EXIT_ICONIK, EXIT_USAGE = 0, 1, 2
 
@@ -222,20 +219,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args, out))
     except (UsageError, ConfigError) as error:
-        _fail(str(error))
+        fail(str(error))
         return EXIT_USAGE
     except IconikHTTPError as error:
-        _fail(_explain_http(error))
+        fail(_explain_http(error))
         return EXIT_ICONIK
     except IconikUnavailable as error:
         url = os.environ.get("ICONIK_URL") or "https://app.iconik.io"
-        _fail(f"iconik at {url} could not be reached ({error}); check ICONIK_URL and the network")
+        fail(f"iconik at {url} could not be reached ({error}); check ICONIK_URL and the network")
         return EXIT_ICONIK
     except IconikError as error:
-        _fail(f"iconik failed: {error}")
+        fail(f"iconik failed: {error}")
         return EXIT_ICONIK
     except KeyboardInterrupt:
-        _fail("interrupted")
+        fail("interrupted")
         return 130
 
 
@@ -268,12 +265,3 @@ def automation_role(method: str, path: str) -> str:
     if method == "DELETE":
         return "can_delete_automations"
     return "can_write_automations"
-
-
-def _fail(message: str) -> None:
-    """Print one error line on stderr, with any secret from the environment masked."""
-    for name in ("BZ_SHARED_SECRET", "ICONIK_TOKEN"):
-        value = os.environ.get(name, "").strip()
-        if len(value) >= MIN_MASKED:
-            message = message.replace(value, MASK)
-    print(f"b2-iconik-actions: error: {' '.join(message.split())}", file=sys.stderr)

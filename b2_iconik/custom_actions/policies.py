@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from b2_iconik.config import canonical_uuid, is_uuid
+from b2_iconik.base.config import canonical_uuid, is_uuid
 from b2_iconik.custom_actions.actions import (
     ActionSpec,
     Json,

@@ -1,4 +1,4 @@
-"""What the tool prints: one line per change, the table of ``list``, and the summary.
+"""What the tool prints: one line per change, the table of ``list``, the summary, error lines.
 
 Everything printed goes through here, so this is the one place that makes output safe: the
 secret header's value is always shown as ``****`` and secret-looking query values are masked.
@@ -7,6 +7,8 @@ secret header's value is always shown as ``****`` and secret-looking query value
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -14,6 +16,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from b2_iconik.custom_actions.actions import SECRET_HEADER, Json
 from b2_iconik.custom_actions.plan import Change, ChangeKind
 
+#: Shorter values are not masked inside error messages: they would garble the words.
+MIN_MASKED = 6
 #: How a secret is shown in any output.
 MASK = "****"
 #: The id a dry run shows for an object it would create (iconik would choose the real one).
@@ -129,3 +133,12 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         for row in rows
     ]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def fail(message: str) -> None:
+    """Print one error line on stderr, with any secret from the environment masked."""
+    for name in ("BZ_SHARED_SECRET", "ICONIK_TOKEN"):
+        value = os.environ.get(name, "").strip()
+        if len(value) >= MIN_MASKED:
+            message = message.replace(value, MASK)
+    print(f"b2-iconik-actions: error: {' '.join(message.split())}", file=sys.stderr)

@@ -5,7 +5,7 @@ only when the same asset has, at that moment, on the B2 storage an ACTIVE file s
 format whose files are all CLOSED and match the LucidLink files one for one: same count, same
 sizes, and equal checksums wherever both have one.
 
-This is written apart from :mod:`b2_iconik.verification` on purpose, and differently: it reads
+This is written apart from :mod:`b2_iconik.rules.verification` on purpose, and differently: it reads
 the sandbox's State (the truth, not a listing that may be cut short), and it pairs files by a
 maximum bipartite matching, where the plugin pairs them greedily. Like the plugin, it takes the
 files of a set to be its *live* files: a DELETED file in an ACTIVE file set is not content

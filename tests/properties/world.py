@@ -38,14 +38,16 @@ from urllib.parse import urlsplit
 import requests
 from hypothesis import strategies as st
 
-from b2_iconik import add, plan, remove
-from b2_iconik.config import Settings
-from b2_iconik.iconik import IconikClient, retry_policy
-from b2_iconik.secret import SharedSecret
-from b2_iconik.steps import Step
-from b2_iconik.tasks import CloudTasksRunner, Delivery
-from b2_iconik.web import Plugin, Request
-from b2_iconik.worker import Worker
+from b2_iconik.auth.secret import SharedSecret
+from b2_iconik.base.config import Settings
+from b2_iconik.edge.http import Request
+from b2_iconik.edge.router import Plugin
+from b2_iconik.engine.cloud_tasks import CloudTasksRunner, Delivery
+from b2_iconik.engine.worker import Worker
+from b2_iconik.iconik.client import IconikClient
+from b2_iconik.iconik.retry import retry_policy
+from b2_iconik.rules import add, plan, remove
+from b2_iconik.rules.steps import Step
 from iconik_sandbox import Sandbox
 from iconik_sandbox.state import State
 from tests.properties.catalogue import Built, build, close_uploads

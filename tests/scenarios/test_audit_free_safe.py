@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from b2_iconik.audit.report import AuditClass
 from b2_iconik.custom_actions import audit as audit_cli
 from b2_iconik.custom_actions import cli
 from tests import leaks
@@ -48,7 +49,7 @@ def test_free_safe_reverifies_and_keeps_copies_gone_bad(sb, plugin_server, opera
 
     def audit_then_spoil(*args, **kwargs):
         report = real(*args, **kwargs)
-        safe = report.assets_of(audit_cli.AuditClass.SAFE_TO_FREE)
+        safe = report.assets_of(AuditClass.SAFE_TO_FREE)
         grown, missing = [a for a in safe if a in ids.on_both][:2]
         for f in sb.state.files_of(asset_id=grown, storage_id=ids.b2_storage_id):
             f["size"] += 1  # the B2 copy now differs

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 import pytest
 from pytest_httpserver import HTTPServer
 
-from b2_iconik.config import Settings
-from b2_iconik.errors import QueueRefused
-from b2_iconik.payload import ActionOptions
-from b2_iconik.secret import SharedSecret
-from b2_iconik.steps import CHUNK, Step
-from b2_iconik.tasks import STEP_HEADER, CloudTasksRunner, StepTooLarge
+from b2_iconik.auth.secret import SharedSecret
+from b2_iconik.base.config import Settings
+from b2_iconik.base.errors import QueueRefused
+from b2_iconik.engine.cloud_tasks import STEP_HEADER, CloudTasksRunner, StepTooLarge
+from b2_iconik.rules.payload import ActionOptions
+from b2_iconik.rules.steps import CHUNK, Step
 from tests.scenarios.conftest import (
     QUEUE,
     SECRET,
@@ -220,7 +220,7 @@ def short_tokens(sb):
 
 def test_each_part_renews_the_token_and_none_pulls_it_from_another(sb, queued_server, queue,
                                                                   short_tokens):
-    from b2_iconik import add
+    from b2_iconik.rules import add
 
     ids = seed(sb, assets=add.CHUNK + 100, on_ll=0.0, b2_missing=0, b2_wrong_size=0,
                b2_bad_status=0, formats=("ORIGINAL",), saved_searches=0)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from b2_iconik import remove
+from b2_iconik.rules import remove
 from iconik_sandbox import Sandbox
 from tests import figures
 from tests.scenarios.conftest import (

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from b2_iconik import add, remove
-from b2_iconik.tasks import MAX_TASK_BODY
+from b2_iconik.engine.cloud_tasks import MAX_TASK_BODY
+from b2_iconik.rules import add, remove
 from iconik_sandbox import Sandbox
 from tests import figures
 from tests.scenarios.conftest import (

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from b2_iconik.stale import INTERRUPTED, modified
+from b2_iconik.engine.stale import INTERRUPTED, modified
 from iconik_sandbox import Sandbox
 from tests.scenarios.conftest import (
     PluginServer,

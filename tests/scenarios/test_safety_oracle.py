@@ -7,11 +7,11 @@ import json
 
 import requests
 
-from b2_iconik import remove
 from b2_iconik.app import build_plugin
-from b2_iconik.config import Settings
-from b2_iconik.verification import AssetCheck, FileSetCheck, Verdict
-from b2_iconik.web import Request
+from b2_iconik.base.config import Settings
+from b2_iconik.edge.http import Request
+from b2_iconik.rules import remove
+from b2_iconik.rules.verification import AssetCheck, FileSetCheck, Verdict
 from tests.scenarios.conftest import on_storage, seed, wait_for_job
 
 

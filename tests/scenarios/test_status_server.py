@@ -14,7 +14,7 @@ import requests
 from pytest_httpserver import HTTPServer
 
 import b2_iconik
-from b2_iconik import status
+from b2_iconik.edge import status
 from iconik_sandbox import Sandbox
 from tests import leaks
 from tests.scenarios.conftest import PluginServer, free_port
