@@ -57,3 +57,14 @@ def test_unknown_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_the_usage_names_the_command_the_service_files_run() -> None:
     unit = (ROOT / "deploy" / "b2-iconik.service").read_text()
     assert package_main.SERVE.replace("functions-framework", "") in unit
+
+
+def test_deploy_reads_the_version_without_importing_the_plugin(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "b2_iconik").mkdir()
+    (tmp_path / "b2_iconik" / "__init__.py").write_text('"""Doc."""\n\n__version__ = "9.8.7"\n')
+    monkeypatch.setattr(deploy_cli, "ROOT", tmp_path)
+    assert deploy_cli.plugin_version() == "9.8.7"
+    (tmp_path / "b2_iconik" / "__init__.py").write_text("VERSION = 1\n")
+    with pytest.raises(deploy_cli.SettingsError, match="does not set __version__"):
+        deploy_cli.plugin_version()
