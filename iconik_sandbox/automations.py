@@ -28,15 +28,8 @@ from typing import Any
 
 from iconik_sandbox.deliveries import Deliveries, Order
 from iconik_sandbox.errors import BadRequest, NotFound
-from iconik_sandbox.state import (
-    DAY_SECONDS,
-    SYSTEM_DOMAIN_ID,
-    USER_ID,
-    Record,
-    State,
-    epoch,
-    iso,
-)
+from iconik_sandbox.state import Record, State
+from iconik_sandbox.state.tables import DAY_SECONDS, SYSTEM_DOMAIN_ID, USER_ID, epoch, iso
 
 REVIEW = "REVIEW_STATUS_CHANGED"
 ADDED = "OBJECT_ADDED_TO_COLLECTION"

@@ -12,7 +12,7 @@ from iconik_sandbox.automations import (
     modified_trigger,
     review_trigger,
 )
-from iconik_sandbox.state import epoch
+from iconik_sandbox.state.tables import epoch
 
 BASE = "/API/automations/v1/automations/"
 
