@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from iconik_sandbox import Sandbox
-from iconik_sandbox.automations import (
+from iconik_sandbox.automation_bodies import (
     collection_trigger,
     created_trigger,
     modified_trigger,
