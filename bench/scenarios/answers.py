@@ -10,7 +10,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.figures import Figure, Result
-from bench.lab import ROOT, Lab, epoch
+from bench.lab import Lab, epoch
+from bench.processes import ROOT
 from bench.scenarios.common import (
     CLICK_TARGET,
     HANDFUL,

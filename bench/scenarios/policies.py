@@ -13,7 +13,8 @@ from typing import Any
 import requests
 
 from bench.figures import Figure, Result
-from bench.lab import TERMINAL, Calls, Lab, PluginServer, epoch
+from bench.lab import TERMINAL, Calls, Lab, epoch
+from bench.processes import PluginServer
 from bench.scenarios.common import (
     CLICK_TARGET,
     DELETE,

@@ -18,7 +18,8 @@ from typing import Any
 from b2_iconik.iconik import BULK_LIMIT
 from bench import queue
 from bench.figures import Figure, Result
-from bench.lab import FORMATS, BenchError, Calls, Lab, PluginServer, epoch
+from bench.lab import FORMATS, Calls, Lab, epoch
+from bench.processes import BenchError, PluginServer
 from bench.scenarios.common import (
     BULK,
     CONTENTS,
