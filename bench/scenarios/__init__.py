@@ -12,6 +12,11 @@ Wall times run from just before the click to the job's ``completed_at`` as iconi
 * the audit scenario lives in :mod:`bench.audit`.
 
 This package holds the registry, ``SCENARIOS``, and ``run``, which runs one of them.
+
+Imports: what :mod:`bench` may (the sandbox, the plugin's constants), and of the bench the lab,
+its processes, its figures and its queue. A scenario module imports :mod:`.common` and never
+another scenario module; only this registry imports them all (and :mod:`bench.audit`).
+``tests/test_rooms.py`` checks this.
 """
 
 from __future__ import annotations
