@@ -26,8 +26,10 @@ from typing import Any
 
 from b2_iconik.base.config import DEFAULT_MAX_RPS
 from bench.figures import Result, endpoint_table, markdown_table, text_table
-from bench.lab import ROOT, Knobs, Lab
-from bench.scenarios import FULL, QUICK, SCENARIOS, run
+from bench.lab import Knobs, Lab
+from bench.processes import ROOT
+from bench.scenarios import SCENARIOS, run
+from bench.scenarios.common import FULL, QUICK
 
 
 def _env(name: str, default: str = "") -> str:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.figures import Figure, Result
-from bench.lab import FORMATS, ROOT, BenchError, Lab
+from bench.lab import FORMATS, Lab
+from bench.processes import ROOT, BenchError
 from iconik_sandbox import Catalogue
 
 #: Wall time within this many times the floor (issue 16).

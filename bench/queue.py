@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from b2_iconik.engine.cloud_tasks import DISPATCH_DEADLINE_SECONDS
-from bench.lab import ROOT, free_port, stop_process, wait_for_port
+from bench.processes import ROOT, free_port, stop_process, wait_for_port
 from tests.scenarios.dispatcher import Dispatcher
 
 QUEUE = "projects/bench-project/locations/here/queues/b2-iconik"

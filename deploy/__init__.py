@@ -18,4 +18,9 @@ plain ``gcloud`` and to the plugin's own ``b2-iconik-actions`` tool, nothing els
 * :mod:`deploy.report`: what each run did, printed as it goes and summed up;
 * :mod:`deploy.actions`: registering and removing the iconik custom actions;
 * :mod:`deploy.cli`: the command line, the order of the steps and the closing report.
+
+Imports: the standard library, PyYAML and this package only. The plugin's tool runs as a process
+(``python -m b2_iconik.custom_actions``), never imported, so deploying needs nothing of the
+plugin's dependencies and cannot change what is deployed; the sandbox, the bench and the tests
+are never imported either. ``tests/test_rooms.py`` checks this.
 """

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from iconik_sandbox.routing import ctx, error
-from iconik_sandbox.state import DAY_SECONDS, iso
+from iconik_sandbox.state.tables import DAY_SECONDS, iso
 
 bp = Blueprint("admin_automations", __name__, url_prefix="/_sandbox")
 #: The longest a wait call holds its request.

@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, request
 from iconik_sandbox.errors import BadRequest
 from iconik_sandbox.paging import by_page
 from iconik_sandbox.routing import api_route, body, caller_user_id, ctx
-from iconik_sandbox.state import now_iso
+from iconik_sandbox.state.tables import now_iso
 from iconik_sandbox.views import asset_view, content_view
 
 bp = Blueprint("assets", __name__)

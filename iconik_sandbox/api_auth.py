@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from iconik_sandbox.routing import ctx, error
-from iconik_sandbox.state import SYSTEM_DOMAIN_ID, USER_ID, now_iso
+from iconik_sandbox.state.tables import SYSTEM_DOMAIN_ID, USER_ID, now_iso
 
 bp = Blueprint("auth", __name__)
 PATH = "/API/auth/v1/auth/token/"

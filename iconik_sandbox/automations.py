@@ -18,6 +18,10 @@ Other trigger types are accepted and kept but never happen; ``conditions`` are k
 evaluated. Only ``CUSTOM_ACTION`` actions run, their requests sent by ``Deliveries``. Events come
 from the API routes and the admin calls, not from direct edits of ``State`` (seeding fires
 nothing). Everything here holds the state's lock, so one lock orders events and reads.
+
+What an automation body may hold, and the builders of bodies, are in
+:mod:`iconik_sandbox.automation_bodies`; the record of executions in
+:mod:`iconik_sandbox.automation_history`.
 """
 
 from __future__ import annotations
@@ -26,35 +30,19 @@ import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from iconik_sandbox.automation_bodies import ADDED, DAY_TRIGGERS, REVIEW, check
+from iconik_sandbox.automation_history import History, HistoryKey
 from iconik_sandbox.deliveries import Deliveries, Order
-from iconik_sandbox.errors import BadRequest, NotFound
-from iconik_sandbox.state import (
-    DAY_SECONDS,
-    SYSTEM_DOMAIN_ID,
-    USER_ID,
-    Record,
-    State,
-    epoch,
-    iso,
-)
+from iconik_sandbox.errors import NotFound
+from iconik_sandbox.state import Record, State
+from iconik_sandbox.state.tables import DAY_SECONDS, SYSTEM_DOMAIN_ID, USER_ID, epoch, iso
 
-REVIEW = "REVIEW_STATUS_CHANGED"
-ADDED = "OBJECT_ADDED_TO_COLLECTION"
-COLLECTION_TRIGGERS = (ADDED, "OBJECT_REMOVED_FROM_COLLECTION")
-#: day-based trigger type -> (its parameter, the asset date it counts from)
-DAY_TRIGGERS = {
-    "MODIFIED_AT_TRANSITION": ("days_since_modified", "date_modified"),
-    "CREATED_AT_TRANSITION": ("days_since_created", "date_created"),
-}
-STATUSES = ("ACTIVE", "INACTIVE")
 _WRITABLE_DEFAULTS: dict[str, Any] = {
     "description": None,
     "status": "ACTIVE",
     "conditions": [],
 }
 _WRITABLE = ("name", "description", "status", "triggers", "conditions", "actions")
-
-HistoryKey = tuple[str, str, str, str]  # automation id, object type, object id, version id
 
 
 class Automations:
@@ -63,17 +51,16 @@ class Automations:
     def __init__(self, state: State, deliveries: Deliveries) -> None:
         self.state = state
         self.deliveries = deliveries
+        self.history = History(state)
         self.reset()
 
     def reset(self) -> None:
         """Forget every automation, its progress and history."""
         with self.state.lock:
             self.records: dict[str, Record] = {}
-            self.history: dict[HistoryKey, Record] = {}
+            self.history.reset()
             #: (automation id, asset id) -> indices of the triggers that happened for the asset
             self._happened: dict[tuple[str, str], set[int]] = {}
-            #: (automation id, asset id, version id) already executed (never twice)
-            self._executed: set[tuple[str, str, str]] = set()
             #: automation id -> the sandbox time its day-based triggers were last checked
             self._checked_at: dict[str, float] = {}
 
@@ -84,7 +71,7 @@ class Automations:
             stamp = iso(self.state.now())
             record: Record = copy.deepcopy(_WRITABLE_DEFAULTS)
             record.update({k: copy.deepcopy(body[k]) for k in _WRITABLE if k in body})
-            self._check(record)
+            check(self.state, record)
             record.update(
                 id=self.state.new_id(),
                 system_domain_id=SYSTEM_DOMAIN_ID,
@@ -120,7 +107,7 @@ class Automations:
             if replace:
                 new.update(copy.deepcopy(_WRITABLE_DEFAULTS))
             new.update({k: copy.deepcopy(body[k]) for k in _WRITABLE if k in body})
-            self._check(new)
+            check(self.state, new)
             new.update(modified_by=user_id, date_modified=iso(self.state.now()))
             if new["triggers"] != old["triggers"]:
                 self._forget_progress(automation_id)
@@ -140,44 +127,6 @@ class Automations:
     def _forget_progress(self, automation_id: str) -> None:
         for key in [k for k in self._happened if k[0] == automation_id]:
             del self._happened[key]
-
-    def _check(self, record: Record) -> None:
-        """What the spec cannot say: the action, custom action and collections must exist."""
-        problems = [*self._trigger_problems(record), *self._action_problems(record)]
-        if record.get("status") not in STATUSES:
-            problems.append(f"status: must be one of {', '.join(STATUSES)}")
-        if not record.get("name"):
-            problems.append("name: Missing data for required field.")
-        if problems:
-            raise BadRequest(*problems)
-
-    def _trigger_problems(self, record: Record) -> list[str]:
-        triggers = record.get("triggers")
-        if not isinstance(triggers, list) or not 1 <= len(triggers) <= 10:
-            return ["triggers: give 1 to 10 triggers"]
-        problems = []
-        for index, trigger in enumerate(triggers):
-            if trigger.get("type") in COLLECTION_TRIGGERS:
-                for collection_id in trigger.get("parameters", {}).get("collection_ids", []):
-                    if collection_id not in self.state.collections:
-                        problems.append(
-                            f"triggers/{index}/parameters/collection_ids: collection "
-                            f"{collection_id} does not exist"
-                        )
-        return problems
-
-    def _action_problems(self, record: Record) -> list[str]:
-        actions = record.get("actions")
-        if not isinstance(actions, list) or len(actions) != 1:
-            return ["actions: give exactly one action"]
-        action = actions[0]
-        if action.get("type") != "CUSTOM_ACTION":
-            kind = action.get("type")
-            return [f"actions/0/type: the sandbox runs CUSTOM_ACTION only, not {kind}"]
-        action_id = action.get("parameters", {}).get("action_id")
-        if action_id not in self.state.custom_actions:
-            return [f"actions/0/parameters/action_id: custom action {action_id} does not exist"]
-        return []
 
     # -- events -------------------------------------------------------------------------------
     def set_approval(self, asset_id: str, status: str, user_id: str = USER_ID) -> Record:
@@ -347,10 +296,10 @@ class Automations:
         versions = {a: self.state.version_of(a) for a in asset_ids}
         keys = {a: (automation["id"], a, v) for a, v in versions.items()}
         if source == "events":
-            asset_ids = [a for a in asset_ids if keys[a] not in self._executed]
+            asset_ids = [a for a in asset_ids if keys[a] not in self.history.executed]
         if not asset_ids:
             return 0
-        self._executed.update(keys[a] for a in asset_ids)
+        self.history.executed.update(keys[a] for a in asset_ids)
         params = automation["actions"][0]["parameters"]
         order = Order(
             automation_id=automation["id"],
@@ -361,121 +310,27 @@ class Automations:
             versions={a: versions[a] for a in asset_ids},
             metadata_values=copy.deepcopy(params.get("metadata_values") or {}),
         )
-        self.deliveries.send(order, self._record)
+        self.deliveries.send(order, self.history.record)
         return len(asset_ids)
-
-    def _record(self, order: Order, delivery: Record) -> None:
-        """History for each asset of a finished delivery (called on the pool's thread)."""
-        status = delivery["status"]
-        ok = status is not None and 200 <= status < 300
-        error = delivery["error"] or (None if ok else f"HTTP {status}: {delivery['answer']}")
-        with self.state.lock:
-            for asset_id in order.asset_ids:
-                self._put_history(
-                    {
-                        "automation_id": order.automation_id,
-                        "object_type": "assets",
-                        "object_id": asset_id,
-                        "version_id": order.versions[asset_id],
-                        "status": "SUCCEED" if ok else "FAILED",
-                        "error_message": error,
-                        "job_id": delivery["job_id"],
-                    }
-                )
-
-    def _put_history(self, body: Mapping[str, Any]) -> Record:
-        record: Record = {
-            "system_domain_id": SYSTEM_DOMAIN_ID,
-            "error_message": None,
-            "job_id": None,
-            **copy.deepcopy(dict(body)),
-            "date_executed": iso(self.state.now()),
-        }
-        key = _history_key(record)
-        self.history[key] = record
-        self._executed.add((key[0], key[2], key[3]))
-        return record
 
     def add_history(self, automation_id: str, body: Mapping[str, Any]) -> Record:
         """``POST …/history/``: record an execution (so the automation will not run for that
         object and version)."""
         with self.state.lock:
             self.get(automation_id)
-            return self._put_history({**body, "automation_id": automation_id})
+            return self.history.put({**body, "automation_id": automation_id})
 
     def history_of(self, key: HistoryKey) -> Record:
         """One history record, or NotFound."""
         with self.state.lock:
-            if key not in self.history:
-                raise NotFound("History entity not found")
-            return self.history[key]
+            return self.history.of(key)
 
     def delete_history(self, key: HistoryKey) -> None:
         """Forget an execution: the automation may run again for that object and version."""
         with self.state.lock:
-            self.history_of(key)
-            del self.history[key]
-            self._executed.discard((key[0], key[2], key[3]))
+            self.history.delete(key)
 
     def history_list(self, automation_id: str | None = None) -> list[Record]:
         """History records, oldest first, of one automation or all."""
         with self.state.lock:
-            return [
-                copy.deepcopy(h)
-                for h in self.history.values()
-                if automation_id is None or h["automation_id"] == automation_id
-            ]
-
-
-def _history_key(record: Mapping[str, Any]) -> HistoryKey:
-    return (
-        str(record["automation_id"]),
-        str(record["object_type"]),
-        str(record["object_id"]),
-        str(record["version_id"]),
-    )
-
-
-# -- bodies for tests and scripts ---------------------------------------------------------------
-def review_trigger(*statuses: str) -> Record:
-    """A REVIEW_STATUS_CHANGED trigger (no statuses: any change)."""
-    return {"type": REVIEW, "parameters": {"statuses": list(statuses)}}
-
-
-def collection_trigger(*collection_ids: str, include_subcollections: bool = False) -> Record:
-    """An OBJECT_ADDED_TO_COLLECTION trigger for assets."""
-    return {
-        "type": ADDED,
-        "parameters": {
-            "collection_ids": list(collection_ids),
-            "object_type": "assets",
-            "include_subcollections": include_subcollections,
-        },
-    }
-
-
-def modified_trigger(days: int) -> Record:
-    """A MODIFIED_AT_TRANSITION trigger: not modified for ``days`` days."""
-    return {"type": "MODIFIED_AT_TRANSITION", "parameters": {"days_since_modified": days}}
-
-
-def created_trigger(days: int) -> Record:
-    """A CREATED_AT_TRANSITION trigger: created ``days`` days ago."""
-    return {"type": "CREATED_AT_TRANSITION", "parameters": {"days_since_created": days}}
-
-
-def custom_action(
-    action_id: str, context: str = "ASSET", metadata_values: Mapping[str, Any] | None = None
-) -> Record:
-    """A CUSTOM_ACTION action."""
-    params: Record = {"action_id": action_id, "context": context}
-    if metadata_values is not None:
-        params["metadata_values"] = dict(metadata_values)
-    return {"type": "CUSTOM_ACTION", "parameters": params}
-
-
-def automation_body(
-    name: str, triggers: Iterable[Record], action: Record, status: str = "ACTIVE"
-) -> Record:
-    """An AutomationSchema body for ``POST /API/automations/v1/automations/``."""
-    return {"name": name, "status": status, "triggers": list(triggers), "actions": [action]}
+            return self.history.of_automation(automation_id)

@@ -27,7 +27,8 @@ from typing import Any
 
 from iconik_sandbox.errors import BadRequest, Conflict, NotFound
 from iconik_sandbox.faults import Faults
-from iconik_sandbox.state import Record, State, now_iso
+from iconik_sandbox.state import Record, State
+from iconik_sandbox.state.tables import now_iso
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ from typing import Any
 
 import requests
 
-from iconik_sandbox.state import APP_USER_ID, SYSTEM_DOMAIN_ID, Record, State, iso
+from iconik_sandbox.state import Record, State
+from iconik_sandbox.state.tables import APP_USER_ID, SYSTEM_DOMAIN_ID, iso
 from iconik_sandbox.tokens import Tokens
 
 TOKEN_MODES = ("user", "app", "none")

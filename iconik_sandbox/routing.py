@@ -19,7 +19,8 @@ from iconik_sandbox.errors import Forbidden
 from iconik_sandbox.faults import Faults
 from iconik_sandbox.recorder import RequestLog
 from iconik_sandbox.spec import SpecValidator
-from iconik_sandbox.state import USER_ID, State
+from iconik_sandbox.state import State
+from iconik_sandbox.state.tables import USER_ID
 from iconik_sandbox.tokens import Tokens
 
 #: Flask rule -> (service, spec path), filled by :func:`api_route`.

@@ -20,7 +20,8 @@ from werkzeug.serving import (
 )
 
 from iconik_sandbox.app import create_app
-from iconik_sandbox.automations import Automations, automation_body, custom_action
+from iconik_sandbox.automation_bodies import automation_body, custom_action
+from iconik_sandbox.automations import Automations
 from iconik_sandbox.copies import CopyEngine
 from iconik_sandbox.deliveries import Deliveries
 from iconik_sandbox.faults import Faults
@@ -225,7 +226,7 @@ class Sandbox:
     ) -> Record:
         """Create an automation running custom action ``action_id`` through iconik's API, with
         the default credentials; returns it. Build ``triggers`` with ``review_trigger``,
-        ``collection_trigger``, ``modified_trigger``, ``created_trigger`` (automations.py)."""
+        ``collection_trigger``, ``modified_trigger``, ``created_trigger`` (automation_bodies.py)."""
         action = custom_action(action_id, context, metadata_values)
         response = requests.post(
             f"{self.url}/API/automations/v1/automations/",

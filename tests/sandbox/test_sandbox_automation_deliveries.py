@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from iconik_sandbox import Sandbox
-from iconik_sandbox.automations import collection_trigger, review_trigger
-from iconik_sandbox.state import APP_USER_ID, SYSTEM_DOMAIN_ID
+from iconik_sandbox.automation_bodies import collection_trigger, review_trigger
+from iconik_sandbox.state.tables import APP_USER_ID, SYSTEM_DOMAIN_ID
 
 BASE = "/API/automations/v1/automations/"
 PAYLOAD_KEYS = {

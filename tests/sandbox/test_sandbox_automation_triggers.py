@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from iconik_sandbox import Sandbox
-from iconik_sandbox.automations import (
+from iconik_sandbox.automation_bodies import (
     collection_trigger,
     created_trigger,
     modified_trigger,
     review_trigger,
 )
-from iconik_sandbox.state import epoch
+from iconik_sandbox.state.tables import epoch
 
 BASE = "/API/automations/v1/automations/"
 

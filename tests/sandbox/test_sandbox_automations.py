@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from iconik_sandbox import Sandbox
-from iconik_sandbox.automations import (
+from iconik_sandbox.automation_bodies import (
     automation_body,
     collection_trigger,
     custom_action,

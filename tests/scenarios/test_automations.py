@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from iconik_sandbox import Sandbox, SeedResult
-from iconik_sandbox.automations import collection_trigger, modified_trigger, review_trigger
+from iconik_sandbox.automation_bodies import collection_trigger, modified_trigger, review_trigger
 from tests.scenarios.conftest import (
     SECRET,
     WAIT_SECONDS,
