@@ -7,8 +7,9 @@ Remove from LucidLink deletes the LucidLink copy only once every file is verifie
 The package is built in layers; a module imports only from its own package and from the layers
 below it, never from one above or beside it (``tests/test_layout.py`` checks this):
 
-5. :mod:`b2_iconik.app` (builds the plugin from the environment) and
-   :mod:`b2_iconik.custom_actions` (the operator's ``b2-iconik-actions`` tool);
+5. :mod:`b2_iconik.app` (builds the plugin from the environment),
+   :mod:`b2_iconik.custom_actions` (the operator's ``b2-iconik-actions`` tool) and
+   ``b2_iconik.__main__`` (``python -m b2_iconik --version``, and how to run the server);
 4. :mod:`b2_iconik.edge`: the HTTP edge, a router and the two journeys through it (a click, a
    queued step);
 3. :mod:`b2_iconik.engine`: running background steps (runners, worker, Cloud Tasks, tally,

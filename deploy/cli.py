@@ -9,6 +9,7 @@ picks up where it stopped.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -40,6 +41,23 @@ DRY_RUN_NOTE = (
 )
 
 
+def plugin_version() -> str:
+    """The plugin's ``__version__``, read from ``b2_iconik/__init__.py`` without importing it.
+
+    deploy never imports the plugin (its dependencies need not be installed to deploy it).
+
+    Raises:
+        SettingsError: the file does not assign ``__version__`` a string.
+    """
+    path = ROOT / "b2_iconik" / "__init__.py"
+    for node in ast.parse(path.read_text()).body:
+        match node:
+            case ast.Assign(targets=[ast.Name(id="__version__")],
+                            value=ast.Constant(value=str() as version)):
+                return version
+    raise SettingsError(f"{path} does not set __version__ to a string")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """``deploy`` and ``undeploy``, with the flags they share."""
     parser = argparse.ArgumentParser(
@@ -47,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deploy the Backblaze B2 plugin for iconik to Google Cloud, or remove it. "
         "Reads .env.yaml (see .env.yaml.example); flags win over it.",
     )
+    parser.add_argument("--version", action="version", version=f"b2-iconik {plugin_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     deploy = sub.add_parser("deploy", help="make or update everything (make deploy)")
     _shared(deploy)

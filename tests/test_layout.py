@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "edge": 4,
     "app": 5,
     "custom_actions": 5,
+    "__main__": 5,
 }
 
 #: The rooms each room may import, as its package docstring says: only lower layers, and not
@@ -41,6 +42,7 @@ ALLOWED: dict[str, set[str]] = {
     "edge": {"base", "auth", "iconik", "rules", "engine"},
     "app": {"base", "auth", "iconik", "rules", "engine", "edge"},
     "custom_actions": {"base", "iconik", "rules", "audit"},
+    "__main__": set(),  # python -m b2_iconik --version: the root's __version__ only
 }
 
 def module_name(path: Path) -> str:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from b2_iconik import __version__
 from b2_iconik.base.config import parse_formats
 from b2_iconik.base.errors import ConfigError, IconikError, IconikHTTPError, IconikUnavailable
 from b2_iconik.custom_actions.actions import (
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
             "ICONIK_URL and BZ_SHARED_SECRET from the environment or a local .env file."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     create = sub.add_parser(

@@ -5,6 +5,8 @@
 * :mod:`.click`: a click's journey (or an automation's request): shared secret, body, storages,
   the iconik job, the steps handed to the runner, the answer; or joining a gathered batch;
 * :mod:`.delivery`: a queued step's journey: OIDC or secret, decode, unseal, run, answer;
+* :mod:`.status`: ``GET /`` (name, version, endpoints) and ``GET /healthz`` (can the shared
+  secret be read), open to anyone;
 * :mod:`.http`: the plain request and response types and reading a body safely.
 
 Only ``main.py`` knows about Flask; this package takes and returns plain dataclasses.

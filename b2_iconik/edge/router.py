@@ -4,7 +4,8 @@
 …/policies/<name>/add|remove) is one of two journeys: a step Cloud Tasks delivers (marked with
 :data:`~b2_iconik.engine.cloud_tasks.STEP_HEADER`, where steps are queued), read in
 :mod:`.delivery`; or a click (or an automation's request), read in :mod:`.click`. Anything else is
-404 or 405. Other routes are added in :meth:`Plugin._handle`, before the two journeys.
+404 or 405, but ``/`` and ``/healthz`` (:mod:`.status`, open to anyone). Other routes are added
+in :meth:`Plugin._handle`, before the two journeys.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from b2_iconik.auth.secret import AppToken, SharedSecret
 from b2_iconik.base.config import Settings
 from b2_iconik.base.errors import IconikError, PayloadError, SecretUnavailable, is_transient
 from b2_iconik.base.logs import log_context, trace_from_headers
-from b2_iconik.edge import click, delivery
+from b2_iconik.edge import click, delivery, status
 from b2_iconik.edge.click import AppTokenRefused, AppTokenUnavailable, StorageCache
 from b2_iconik.edge.http import Request, Response, error
 from b2_iconik.engine.cloud_tasks import STEP_HEADER, CloudTasksRunner
@@ -58,6 +59,7 @@ class Plugin:
         self.storages = storages or StorageCache()
         self.deliveries = deliveries
         self.app_token = app_token or AppToken(settings)
+        self.health = status.Health(secret)
 
     def handle(self, request: Request) -> Response:
         """Answer one request; never raises."""
@@ -92,6 +94,8 @@ class Plugin:
 
     def _handle(self, request: Request, trace: str | None) -> Response:
         """Route: a POST to …/add or …/remove is a queued step (marked) or a click."""
+        if (about := status.answer(request.method, request.path, self.health)) is not None:
+            return Response(*about)  # GET / and GET /healthz: open to anyone
         match = _ROUTE.search(request.path)
         if not match:
             return error(404, f"no such endpoint {request.path!r}: POST to …/add or …/remove")

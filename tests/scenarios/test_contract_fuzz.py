@@ -73,6 +73,8 @@ CONFIG = schemathesis.Config.from_dict({
         {"include-path": "/{path}", "generation": {"mode": "positive"}},
         # The policy routes take the same body as /add and /remove, fuzzed there in full.
         {"include-path-regex": "^/policies/", "generation": {"mode": "positive"}},
+        # / and /healthz take no parameter and no body: there is nothing to break but the method.
+        {"include-path-regex": "^/(healthz)?$", "generation": {"mode": "positive"}},
     ],
 })
 schema = schemathesis.openapi.from_path(SPEC, config=CONFIG)
@@ -85,6 +87,7 @@ class FuzzTally:
     examples: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     accepted: list[str] = field(default_factory=list)
+    operations: set[str] = field(default_factory=set)
 
     def count(self, status: int) -> None:
         self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -176,6 +179,21 @@ def send(case: Case, url: str, headers: dict[str, str]) -> Response:
     return response
 
 
+#: Paths open to anyone (``b2_iconik.status``): the same answer with or without the secret.
+OPEN_PATHS = frozenset({"/", "/healthz"})
+
+
+def answer_open(case: Case, url: str, untouched: tuple[Sandbox, str],
+                wrong: dict[str, str]) -> None:
+    """``/`` and ``/healthz``: GET and HEAD 200 (the secret is readable), others 405; no call."""
+    quiet, quiet_url = untouched
+    expected = 200 if case.method in ("GET", "HEAD") else 405
+    for base, headers in ((quiet_url, wrong), (url, {"x-bz-secret": SECRET})):
+        answer = send(case, base, headers)
+        assert answer.status_code == expected, answer.text
+    assert [f"{r.method} {r.path}" for r in quiet.requests] == [], "a status answer called iconik"
+
+
 WRONG_SECRETS: list[dict[str, str]] = [
     {}, {"x-bz-secret": ""}, {"x-bz-secret": "wrong"}, {"x-bz-secret": SECRET.upper()},
     {"x-bz-secret": SECRET + "x"}, {"X-BZ-SECRET": SECRET[:-1]},
@@ -204,8 +222,12 @@ def realistic(case: Case, n: int, ids: SeedResult, token: str) -> None:
 def test_fuzzed_requests(case: Case, sb: Sandbox, world: SeedResult, plugin_server: dict,
                          untouched: tuple[Sandbox, str]) -> None:
     n = TALLY.examples = TALLY.examples + 1
+    TALLY.operations.add(f"{case.method} {case.path}")
     url = plugin_server["url"]
     settle(sb)
+    if case.path in OPEN_PATHS:
+        answer_open(case, url, untouched, WRONG_SECRETS[n % len(WRONG_SECRETS)])
+        return
 
     # Without the right secret: refused before anything else, at no cost.
     quiet, quiet_url = untouched
@@ -238,3 +260,12 @@ def test_fuzzed_requests(case: Case, sb: Sandbox, world: SeedResult, plugin_serv
     ended = endings(sb)
     assert {job["id"]: ended[job["id"]] for job in new if ended[job["id"]] != 1} == {}, (
         "every job (and child job) must end exactly once")
+
+
+def test_the_open_paths_were_fuzzed_with_every_method() -> None:
+    """The run above reached GET/HEAD and the refused methods of ``/`` and ``/healthz``."""
+    if TALLY.examples == 0:
+        pytest.skip("the fuzz run was not selected")
+    for path in OPEN_PATHS:
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+            assert f"{method} {path}" in TALLY.operations

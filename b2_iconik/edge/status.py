@@ -1,0 +1,117 @@
+"""``GET /`` and ``GET /healthz``: what the plugin is, and whether it can serve (issue 17).
+
+People test a deployment by opening its URL in a browser, and uptime checkers (Cloud Run,
+Cloud Monitoring, a load balancer) carry no shared secret: both paths are open to anyone, so
+they reveal nothing that is configured (no storage, no iconik URL, no queue, no error text).
+``GET /`` names the plugin, its version and its endpoints. ``GET /healthz`` answers 200 when
+the configuration loaded (a server only runs once it has: a bad setting stops start-up) and
+the shared secret can be read, 503 with ``Retry-After`` when it cannot.
+
+HEAD is answered like GET, without the body; any other method gets 405 with
+``Allow: GET, HEAD``, as ``…/add`` and ``…/remove`` answer a method they do not serve. Only
+these exact paths (a trailing slash allowed on ``/healthz``) are answered here: ``/healthz/add``
+is still an add path.
+
+The module knows nothing of the edge's types: :func:`answer` returns an :class:`Answer` tuple
+that :class:`~b2_iconik.edge.router.Plugin` turns into its response.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
+
+import b2_iconik
+
+log = logging.getLogger(__name__)
+
+NAME = "Backblaze B2 Storage Plugin for iconik"
+ROOT, HEALTH = "/", "/healthz"
+ALLOW = "GET, HEAD"
+#: How long an unreadable secret is remembered: as long as the 503 tells checkers to wait, so
+#: a checker polling faster than that (or many at once) cannot turn into Secret Manager calls.
+RETRY_SECONDS = 30
+#: The endpoints ``GET /`` lists: the contract's paths, not this deployment's URLs.
+ENDPOINTS: tuple[dict[str, str], ...] = (
+    {"method": "POST", "path": "…/add", "summary": "Add to LucidLink (iconik's custom action)"},
+    {"method": "POST", "path": "…/remove", "summary": "Remove from LucidLink (the same)"},
+    {"method": "POST", "path": "…/policies/<name>/add", "summary": "Add, for a policy"},
+    {"method": "POST", "path": "…/policies/<name>/remove", "summary": "Remove, for a policy"},
+    {"method": "GET", "path": HEALTH, "summary": "200 when the plugin can serve, else 503"},
+    {"method": "GET", "path": ROOT, "summary": "this page"},
+)
+
+
+class Answer(NamedTuple):
+    """A status, a JSON body and headers: ``edge.http.Response(*answer)``."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+class Secret(Protocol):
+    """What the health check needs of the shared secret (``secret.SharedSecret``)."""
+
+    def get(self) -> bytes: ...
+
+
+class Health:
+    """Whether the shared secret can be read, asked at most once per ``RETRY_SECONDS``.
+
+    Once read, the secret is cached by :class:`b2_iconik.auth.secret.ManagedSecret` for the
+    life of the instance, so a healthy check costs nothing. A failure is not cached there (the next
+    click should try again), so it is remembered here instead; checks arriving together wait
+    for one read rather than each making their own.
+    """
+
+    def __init__(self, secret: Secret, clock: Callable[[], float] = time.monotonic) -> None:
+        self._secret, self._clock = secret, clock
+        self._failed_until = float("-inf")
+        self._lock = threading.Lock()
+
+    def secret_readable(self) -> bool:
+        with self._lock:
+            if self._clock() < self._failed_until:
+                return False
+            try:
+                self._secret.get()
+            except Exception as problem:  # SecretUnavailable, or no credentials at all
+                log.error("health check: cannot read the shared secret: %s", problem)
+                self._failed_until = self._clock() + RETRY_SECONDS
+                return False
+            return True
+
+
+def answer(method: str, path: str, health: Health) -> Answer | None:
+    """The answer for ``/`` or ``/healthz``; None for any other path (the router's)."""
+    respond: Callable[[Health], Answer]
+    if path == ROOT:
+        respond = _about
+    elif path in (HEALTH, HEALTH + "/"):
+        respond = health_answer
+    else:
+        return None
+    if method.upper() not in ("GET", "HEAD"):
+        text = f"{method} is not allowed on {path}: use GET"
+        return Answer(405, {"error": text, "message": text}, {"Allow": ALLOW})
+    return respond(health)
+
+
+def _about(_: Health) -> Answer:
+    body = {"name": NAME, "version": b2_iconik.__version__, "endpoints": list(ENDPOINTS)}
+    return Answer(200, body, {})
+
+
+def health_answer(health: Health) -> Answer:
+    """200 when the shared secret can be read; 503 with ``Retry-After`` when it cannot."""
+    if health.secret_readable():
+        return Answer(200, {"status": "ok", "configuration": "loaded",
+                            "shared_secret": "readable"}, {})
+    text = "the plugin cannot read its shared secret"
+    body = {"status": "unavailable", "configuration": "loaded", "shared_secret": "unreadable",
+            "error": text, "message": text}
+    return Answer(503, body, {"Retry-After": str(RETRY_SECONDS)})
