@@ -75,7 +75,8 @@ def test_root_names_the_plugin_its_version_and_endpoints(client):
     assert body["name"] == status.NAME
     assert body["version"] == b2_iconik.__version__
     listed = {(e["method"], e["path"]) for e in body["endpoints"]}
-    assert {("POST", "…/add"), ("POST", "…/remove"), ("GET", "/healthz"), ("GET", "/")} <= listed
+    assert {("POST", "…/add"), ("POST", "…/remove"), ("GET", "/healthz"), ("GET", "/health"),
+            ("GET", "/")} <= listed
 
 
 def test_root_reveals_no_setting(client):
@@ -91,7 +92,7 @@ def test_root_needs_no_secret_and_ignores_a_wrong_one(client):
 # -- GET /healthz ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/healthz/"])
+@pytest.mark.parametrize("path", ["/healthz", "/healthz/", "/health", "/health/"])
 def test_healthz_is_200_when_the_secret_is_readable(client, path):
     answer = client.get(path)
     assert answer.status_code == 200
@@ -156,14 +157,14 @@ def test_any_failure_to_read_is_unhealthy_not_a_500():
 # -- methods and paths -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/healthz"])
+@pytest.mark.parametrize("path", ["/", "/healthz", "/health"])
 def test_head_answers_like_get_without_a_body(client, path):
     answer = client.head(path)
     assert answer.status_code == 200
     assert answer.get_data() == b""
 
 
-@pytest.mark.parametrize("path", ["/", "/healthz"])
+@pytest.mark.parametrize("path", ["/", "/healthz", "/health"])
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
 def test_other_methods_get_405_with_allow(client, path, method):
     answer = getattr(client, method)(path, headers={"x-bz-secret": SECRET})
@@ -178,7 +179,7 @@ def test_healthz_prefixed_operations_are_still_action_paths(client, path):
     assert client.post(path, json={}).status_code == 401  # the secret is checked
 
 
-@pytest.mark.parametrize("path", ["/health", "/healthzz", "/x/healthz", "/healthz/x"])
+@pytest.mark.parametrize("path", ["/healthzz", "/x/healthz", "/healthz/x", "/x/health", "/healthy"])
 def test_near_misses_are_still_404(client, path):
     assert client.get(path).status_code == 404
 

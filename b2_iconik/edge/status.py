@@ -9,8 +9,8 @@ the shared secret can be read, 503 with ``Retry-After`` when it cannot.
 
 HEAD is answered like GET, without the body; any other method gets 405 with
 ``Allow: GET, HEAD``, as ``…/add`` and ``…/remove`` answer a method they do not serve. Only
-these exact paths (a trailing slash allowed on ``/healthz``) are answered here: ``/healthz/add``
-is still an add path.
+these exact paths (``/health`` as ``/healthz``, a trailing slash allowed) are answered here:
+``/healthz/add`` is still an add path.
 
 The module knows nothing of the edge's types: :func:`answer` returns an :class:`Answer` tuple
 that :class:`~b2_iconik.edge.router.Plugin` turns into its response.
@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 NAME = "Backblaze B2 Storage Plugin for iconik"
 ROOT, HEALTH = "/", "/healthz"
+#: ``/health`` answers as ``/healthz`` does: Cloud Run, which serves Cloud Functions, reserves
+#: some paths ending in ``z`` for itself, so a check from outside a deployed function may never
+#: reach ``/healthz``.
+HEALTH_PATHS = frozenset({HEALTH, HEALTH + "/", "/health", "/health/"})
 ALLOW = "GET, HEAD"
 #: How long an unreadable secret is remembered: as long as the 503 tells checkers to wait, so
 #: a checker polling faster than that (or many at once) cannot turn into Secret Manager calls.
@@ -41,6 +45,7 @@ ENDPOINTS: tuple[dict[str, str], ...] = (
     {"method": "POST", "path": "…/policies/<name>/add", "summary": "Add, for a policy"},
     {"method": "POST", "path": "…/policies/<name>/remove", "summary": "Remove, for a policy"},
     {"method": "GET", "path": HEALTH, "summary": "200 when the plugin can serve, else 503"},
+    {"method": "GET", "path": "/health", "summary": "the same, where /healthz is Cloud Run's"},
     {"method": "GET", "path": ROOT, "summary": "this page"},
 )
 
@@ -91,7 +96,7 @@ def answer(method: str, path: str, health: Health) -> Answer | None:
     respond: Callable[[Health], Answer]
     if path == ROOT:
         respond = _about
-    elif path in (HEALTH, HEALTH + "/"):
+    elif path in HEALTH_PATHS:
         respond = health_answer
     else:
         return None
