@@ -21,4 +21,4 @@ below it, never from one above or beside it (``tests/test_layout.py`` checks thi
 0. :mod:`b2_iconik.base`: settings, errors and logs, which everything may use.
 """
 
-__version__ = "2.0.0"
+__version__ = "2.1.0"

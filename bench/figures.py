@@ -160,7 +160,7 @@ def text_table(results: list[Result]) -> str:
 
 
 def markdown_table(results: list[Result]) -> str:
-    """The table in Markdown, for the README."""
+    """The table in Markdown, for docs/performance.md."""
     out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for row in rows(results):
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")

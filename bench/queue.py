@@ -19,7 +19,7 @@ from tests.scenarios.dispatcher import Dispatcher
 QUEUE = "projects/bench-project/locations/here/queues/b2-iconik"
 EMULATOR_PYTHON = ROOT / ".venv-tasks" / "bin" / "python"
 EMULATOR_SCRIPT = ROOT / "tests" / "scenarios" / "run_tasks_emulator.py"
-#: The queue's --max-concurrent-dispatches, as the README's deployment creates it.
+#: The queue's --max-concurrent-dispatches, as the deployment in docs/deploying.md creates it.
 MAX_CONCURRENT = 4
 #: The queue's --max-attempts, and so the plugin's TASKS_MAX_ATTEMPTS (its default).
 MAX_ATTEMPTS = 10

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"replace the shared secret {SECRET_NAME}: "
         "new version, redeploy, re-register the actions, disable the old version "
-        f"(never {TASK_KEY_NAME}: see README.md)",
+        f"(never {TASK_KEY_NAME}: see docs/operating.md)",
     )
     deploy.add_argument(
         "--redeploy", action="store_true", help="deploy the function even when nothing changed"

@@ -4,7 +4,7 @@
   rotated only when asked (``--rotate-secret``).
 * ``bz-task-key``, the key sealing users' iconik tokens in task bodies: never read out of Secret
   Manager except to check its shape, and never rotated here, since tasks already queued under an
-  old key would no longer open (README.md says how to rotate it by hand, and when).
+  old key would no longer open (docs/operating.md says how to rotate it by hand, and when).
 * ``bz-iconik-token``, the plugin's own iconik application token, for requests iconik's
   automations send without one: stored only when asked (``--app-token``), from the token
   make deploy already has; otherwise only looked at, to say whether such requests are served.
@@ -155,7 +155,7 @@ def ensure_task_key(g: Gcloud, report: Report) -> None:
 
     Replacing it is not for make deploy: a step already queued carries a user's token sealed under
     the current key, and under a new one it would not open (the step is refused until the queue
-    gives up on it, its action left unfinished). README.md says how to add a version by hand
+    gives up on it, its action left unfinished). docs/operating.md says how to add a version by hand
     while no action runs.
 
     Raises:
@@ -192,7 +192,7 @@ def check_task_key(g: Gcloud) -> None:
     if not result.ok or not _TASK_KEY.fullmatch(result.stdout.strip()):
         raise DeployError(
             f"the secret {TASK_KEY_NAME} has no enabled version of 64 hex characters: add one "
-            f"while no action is running (README.md, \"Rotating the task key\"), then "
+            f"while no action is running (docs/operating.md, \"Rotating the task key\"), then "
             f"{g.rerun} again."
         )
 

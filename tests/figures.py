@@ -1,6 +1,6 @@
 """Figures the long-running tests measured, printed at the end of the session.
 
-The README's "Reliability" section quotes them; printing them with the test summary (instead
+docs/reliability.md quotes them; printing them with the test summary (instead
 of asking for ``-s``) means every ``make test`` shows what it measured.
 """
 

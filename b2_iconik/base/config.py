@@ -19,7 +19,7 @@ DEFAULT_ICONIK_URL = "https://app.iconik.io"
 DEFAULT_FORMATS = ("ORIGINAL",)
 DEFAULT_REMOVE_WAIT_SECONDS = 21600.0
 #: iconik allows about 50 requests a second; a tenth less leaves room for iconik counting a
-#: request a little later than it was sent (the README's Performance section has the figures).
+#: request a little later than it was sent (docs/performance.md has the figures).
 DEFAULT_MAX_RPS = 45.0
 DEFAULT_RECHECK_SECONDS = 15.0
 DEFAULT_WORKER_THREADS = 4

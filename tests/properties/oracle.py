@@ -1,6 +1,6 @@
 """The safety rule, checked independently of the plugin, at the moment of every delete.
 
-The rule (README, "The safety rule"): a LucidLink file set of a requested format may be deleted
+The rule (docs/safety.md): a LucidLink file set of a requested format may be deleted
 only when the same asset has, at that moment, on the B2 storage an ACTIVE file set of the same
 format whose files are all CLOSED and match the LucidLink files one for one: same count, same
 sizes, and equal checksums wherever both have one.

@@ -82,7 +82,7 @@ schema = schemathesis.openapi.from_path(SPEC, config=CONFIG)
 
 @dataclass
 class FuzzTally:
-    """What the fuzz run saw, printed at the end of the module (the README quotes it)."""
+    """What the fuzz run saw, printed at the end of the module (docs/reliability.md quotes it)."""
 
     examples: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
