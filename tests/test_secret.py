@@ -167,12 +167,11 @@ def test_refusal_names_the_secret(sm: HTTPServer, status: int, reason: str) -> N
     sm.expect_request(ACCESS).respond_with_json(
         {"error": {"code": status, "message": "no such secret", "status": reason}}, status=status
     )
-    started = time.monotonic()
     with pytest.raises(SecretUnavailable) as caught:
         SharedSecret(sm_settings(sm)).get()
     assert "bz-shared-secret" in str(caught.value)
     assert "projects/proj/secrets/bz-shared-secret" in str(caught.value)
-    assert time.monotonic() - started < 5  # not retried
+    assert access_count(sm) == 1  # not retried (counted, not timed: load can slow one call)
 
 
 def test_failure_is_not_cached(sm: HTTPServer) -> None:
