@@ -582,7 +582,9 @@ def test_no_cap_without_max_rps(local: HTTPServer) -> None:
     local.expect_request(f"/API/jobs/v1/jobs/{JOB}/").respond_with_json({"id": JOB})
     with fast_client(base_of(local)) as c:
         # No budget to wait on at all (a wall-clock bound would break on a loaded machine).
-        assert c.session.get_adapter(base_of(local) + "/API/").budget.limiter is None
+        adapter = c.session.get_adapter(base_of(local) + "/API/")
+        assert isinstance(adapter, iconik.RateLimitedAdapter)
+        assert adapter.budget.limiter is None
         for _ in range(7):
             assert c.get_job(JOB) == {"id": JOB}
     assert len(local.log) == 7
