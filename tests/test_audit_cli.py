@@ -238,15 +238,16 @@ def test_copy_missing_asks_for_copies_and_never_overwrites(sandbox: Sandbox, cap
         assert sorted(post.body["object_ids"]) == sorted(cat.only)
         assert post.body["overwrite"] is False
         assert post.body["preferred_original_storage_id"] == cat.ll
-    # once the copies land, the audit finds them safe to free
+    # once the copies land, the audit finds them safe to free: wait for the copies themselves
+    # (not for the audit to say so, which a slow machine could stop before and pass unchecked)
     import time
 
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        _, out, _ = run(cat.args("--json"), capsys)
-        if json.loads(out)["safe_to_free"]["file_sets"] == 7:
-            break
-        time.sleep(0.1)
+    deadline = time.monotonic() + 60
+    while sandbox.copies.pending():
+        assert time.monotonic() < deadline, "the copies never landed"
+        time.sleep(0.05)
+    _, out, _ = run(cat.args("--json"), capsys)
+    assert json.loads(out)["safe_to_free"]["file_sets"] == 7
     assert json.loads(out)["only_on_lucidlink"]["file_sets"] == 0
 
 

@@ -130,7 +130,7 @@ def test_requests_that_arrive_together_are_written_in_one_call(settings):
     def slow(job_id: str, **fields: Any) -> None:
         if "asset_ids" in (fields.get("metadata") or {}) and not release.is_set():
             holding.set()
-            release.wait(10)
+            release.wait(30)
         original(job_id, **fields)
 
     iconik.update_job = slow  # type: ignore[method-assign]
@@ -138,17 +138,17 @@ def test_requests_that_arrive_together_are_written_in_one_call(settings):
     threads = [threading.Thread(target=join, args=(g, iconik, queue, [asset(n)]))
                for n in range(1, 11)]
     threads[0].start()
-    assert holding.wait(10)
+    assert holding.wait(30)
     for thread in threads[1:]:
         thread.start()
     here = next(iter(g._open.values()))
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while not (here.pending and len(here.pending.ids) == 9):
         assert time.monotonic() < deadline, "the requests did not queue up"
         time.sleep(0.01)
     release.set()
     for thread in threads:
-        thread.join(10)
+        thread.join(30)
     writes = sum(1 for _, f in iconik.updates if "asset_ids" in f.get("metadata", {}))
     assert writes - writes_before == 2
     assert sorted(ledger(iconik, batch)[0]) == sorted(asset(n) for n in range(11))

@@ -483,7 +483,7 @@ def test_a_run_reaches_the_policy_url_with_the_secret(
     httpserver.expect_request(path, method="POST").respond_with_json({"job_id": "j-1"})
     assert policy(capsys, "create", endpoint, APPROVED, "--run-existing")[0] == 0
 
-    deliveries = iconik.sb.wait_for_deliveries()
+    deliveries = iconik.sb.wait_for_deliveries(timeout=30)
     assert [d["status"] for d in deliveries] == [200] * len(deliveries), deliveries
     requests = [request for request, _ in httpserver.log]
     assert {r.headers["x-bz-secret"] for r in requests} == {SECRET}

@@ -21,7 +21,8 @@ from b2_iconik.rules.steps import Step
 B2 = "22222222-2222-2222-2222-222222222222"
 LL = "33333333-3333-3333-3333-333333333333"
 OPTIONS = ActionOptions(B2, LL, ("ORIGINAL",))
-WAIT = 5.0  # the most any test waits for something that should happen at once
+WAIT = 30.0  # the most any test waits for something that should happen at once (generous:
+# a loaded machine may take seconds; a passing test never waits this long)
 
 
 def step(job_id: str, seq: int = 0, not_before: float = 0.0) -> Step:
@@ -82,10 +83,8 @@ def test_start_runs_in_the_background(runners: list[ThreadRunner]) -> None:
         finished.set()
 
     runner = make(runners, execute)
-    started = time.monotonic()
     runner.start([step("J")])
-    assert time.monotonic() - started < 0.5  # start did not wait for the step
-    assert not finished.is_set()
+    assert not finished.is_set()  # start returned while the step is held at the gate
     gate.set()
     assert finished.wait(WAIT)
 
@@ -143,7 +142,6 @@ def test_delayed_step_waits(runners: list[ThreadRunner]) -> None:
     runner = make(runners, recorder)
     started = time.monotonic()
     runner.start([step("J", not_before=time.time() + 0.2)])
-    assert not recorder.event("J").wait(0.1)
     assert recorder.event("J").wait(WAIT)
     assert recorder.when("J") - started >= 0.18
 
@@ -162,14 +160,12 @@ def test_delayed_step_holds_no_pool_thread(runners: list[ThreadRunner]) -> None:
     """With one worker, an immediate step runs while a delayed one waits for its time."""
     recorder = Recorder()
     runner = make(runners, recorder, workers=1)
-    started = time.monotonic()
-    runner.start([step("later", not_before=time.time() + 0.3)])
+    # Due long after the test: were it holding the only pool thread, "now" could never run.
+    runner.start([step("later", not_before=time.time() + 3600)])
     runner.start([step("now")])
     assert recorder.event("now").wait(WAIT)
     assert not recorder.event("later").is_set()
-    assert recorder.when("now") - started < 0.25
-    assert recorder.event("later").wait(WAIT)
-    assert [j for j, _, _ in recorder.ran] == ["now", "later"]
+    assert [j for j, _, _ in recorder.ran] == ["now"]
 
 
 def test_injected_clock_sets_the_delay(runners: list[ThreadRunner]) -> None:
@@ -210,9 +206,11 @@ def test_crash_is_logged_and_runner_lives_on(
 def test_shutdown_cancels_pending_timers() -> None:
     recorder = Recorder()
     runner = ThreadRunner(recorder)
-    runner.start([step("later", not_before=time.time() + 0.2)])
+    # Due in 1 s: only a pause of a whole second between these two lines could let it run
+    # before the shutdown (0.2 s was within reach of a loaded machine).
+    runner.start([step("later", not_before=time.time() + 1.0)])
     runner.shutdown()
-    assert not recorder.event("later").wait(0.4)
+    assert not recorder.event("later").wait(1.5)
     assert recorder.ran == []
 
 

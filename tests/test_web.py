@@ -271,13 +271,28 @@ def test_storage_lookups_are_cached(client, iconik):
     assert len(storage_calls) == 2
 
 
-def test_clicks_arriving_together_look_each_storage_up_once(app_module, client, iconik):
+def test_clicks_arriving_together_look_each_storage_up_once(app_module, client, iconik,
+                                                           monkeypatch):
     """A burst of clicks on a fresh instance asks iconik about each storage once between them."""
     import threading
-    import time
+
+    storages = app_module[1].plugin.storages
+    lookup, asking, all_asking = storages.lookup, [], threading.Event()
+
+    def counted_lookup(storage_id: str) -> threading.Lock:
+        if storage_id == B2:
+            asking.append(storage_id)
+            if len(asking) == 6:
+                all_asking.set()
+        return lookup(storage_id)
+
+    monkeypatch.setattr(storages, "lookup", counted_lookup)
 
     def slow_storage(request):
-        time.sleep(0.1)  # long enough for every click to arrive while the first one asks
+        # Hold the first click's answer until every click has come to ask (not a sleep that a
+        # loaded machine may outlast): the others must then take its answer, not ask again.
+        if request.url.endswith(f"/{B2}/"):
+            assert all_asking.wait(30), f"only {len(asking)} of 6 clicks came to ask"
         return 200, {}, json.dumps({"id": "s", "name": "s", "method": "B2", "purpose": "FILES"})
 
     for storage in (B2, LL):
@@ -291,7 +306,7 @@ def test_clicks_arriving_together_look_each_storage_up_once(app_module, client, 
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(10)
+        thread.join(60)
     assert statuses == [200] * 6
     storage_calls = [p for p in iconik_paths(iconik) if "/storages/" in p]
     assert sorted(storage_calls) == sorted(

@@ -60,7 +60,7 @@ class Api:
         return objects
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02) -> Any:
     """Poll until ``predicate()`` is truthy; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -85,7 +85,7 @@ def api(sandbox: Sandbox) -> Api:
     return Api(sandbox)
 
 
-def finished_job(api: Api, job_id: str, timeout: float = 5.0) -> dict[str, Any]:
+def finished_job(api: Api, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """Poll a job until it reaches a terminal status; return it."""
     terminal = {"FINISHED", "FINISHED_WITH_WARNING", "FAILED", "ABORTED", "SKIPPED"}
 
@@ -98,14 +98,14 @@ def finished_job(api: Api, job_id: str, timeout: float = 5.0) -> dict[str, Any]:
 
 @pytest.fixture
 def poll() -> Callable[..., Any]:
-    """``poll(predicate, timeout=5.0)``: wait until truthy (fails the test on timeout)."""
+    """``poll(predicate, timeout=30.0)``: wait until truthy (fails the test on timeout)."""
     return wait_for
 
 
 @pytest.fixture
 def job_done(api: Api) -> Callable[..., dict[str, Any]]:
     """``job_done(job_id)``: poll the job until it ends, return it."""
-    return lambda job_id, timeout=5.0: finished_job(api, job_id, timeout)
+    return lambda job_id, timeout=30.0: finished_job(api, job_id, timeout)
 
 
 SECRET = "receiver-shared-secret"
@@ -131,7 +131,7 @@ class Receiver:
 
     def _answer(self, request: Request) -> Response:
         if self.gate is not None:
-            self.gate.wait(5)
+            self.gate.wait(30)
         item = {
             "body": request.get_json(force=True),
             "headers": {k.lower(): v for k, v in request.headers.items()},

@@ -44,7 +44,7 @@ def _approve_one(sandbox: Sandbox, action: dict) -> tuple[str, dict]:
         "approved", [review_trigger("APPROVED")], action["id"], metadata_values={"f": {}}
     )
     sandbox.set_approval(asset)
-    sandbox.wait_for_deliveries()
+    sandbox.wait_for_deliveries(timeout=30)
     return asset, automation
 
 
@@ -90,7 +90,7 @@ def test_bulk_shape_batches_a_run(sandbox: Sandbox, api, action, receiver) -> No
     trigger = collection_trigger(collection["id"])
     automation = sandbox.create_automation("finished", [trigger], action["id"])
     api.post(f"{BASE}{automation['id']}/runs/")
-    deliveries = sandbox.wait_for_deliveries()
+    deliveries = sandbox.wait_for_deliveries(timeout=30)
     assert sorted(len(ids) for ids in receiver.asset_ids()) == [1, 2, 2]
     assert sorted(i for ids in receiver.asset_ids() for i in ids) == sorted(assets)
     assert {r["body"]["context"] for r in receiver.received} == {"BULK"}
@@ -104,7 +104,7 @@ def test_bulk_shape_batches_events_that_come_together(sandbox: Sandbox, action, 
     assets = [sandbox.state.add_asset(f"a{n}")["id"] for n in range(3)]
     sandbox.create_automation("finished", [collection_trigger(collection["id"])], action["id"])
     sandbox.add_to_collection(collection["id"], *assets)
-    sandbox.wait_for_deliveries()
+    sandbox.wait_for_deliveries(timeout=30)
     assert receiver.asset_ids() == [assets]
 
 
@@ -113,7 +113,7 @@ def test_asset_shape_sends_one_asset_a_request(sandbox: Sandbox, action, receive
     assets = [sandbox.state.add_asset(f"a{n}")["id"] for n in range(3)]
     sandbox.create_automation("finished", [collection_trigger(collection["id"])], action["id"])
     sandbox.add_to_collection(collection["id"], *assets)
-    sandbox.wait_for_deliveries()
+    sandbox.wait_for_deliveries(timeout=30)
     assert sorted(receiver.asset_ids()) == sorted([a] for a in assets)
 
 
@@ -148,7 +148,7 @@ def test_delivery_runs_after_the_request_that_caused_it(
     with pytest.raises(TimeoutError):
         sandbox.wait_for_deliveries(timeout=0.05)
     receiver.gate.set()
-    [delivery] = sandbox.wait_for_deliveries()
+    [delivery] = sandbox.wait_for_deliveries(timeout=30)
     assert delivery["status"] == 200 and delivery["object_ids"] == [asset]
 
 

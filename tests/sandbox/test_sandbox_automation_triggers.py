@@ -35,7 +35,7 @@ def _add(api, collection_id: str, asset_id: str) -> None:
 
 def _sent(sandbox: Sandbox) -> list[str]:
     """The asset ids of every delivery, once none is pending."""
-    return [i for d in sandbox.wait_for_deliveries() for i in d["object_ids"]]
+    return [i for d in sandbox.wait_for_deliveries(timeout=30) for i in d["object_ids"]]
 
 
 def test_review_status_fires_once_per_version(sandbox: Sandbox, api, action, receiver) -> None:

@@ -192,10 +192,10 @@ def test_run_acts_on_existing_objects_in_the_background(
     assets = [sandbox.state.add_asset(f"a{n}")["id"] for n in range(3)]
     sandbox.state.add_to_collection(collection["id"], *assets)  # seeding: no event
     automation = api.post(BASE, json=_body(action, collection_trigger(collection["id"]))).json()
-    assert sandbox.wait_for_deliveries() == []
+    assert sandbox.wait_for_deliveries(timeout=30) == []
     answer = api.post(f"{BASE}{automation['id']}/runs/")
     assert answer.status_code == 202
-    deliveries = sandbox.wait_for_deliveries()
+    deliveries = sandbox.wait_for_deliveries(timeout=30)
     assert sorted(d["object_ids"][0] for d in deliveries) == sorted(assets)
     assert all(d["source"] == "runs" and d["status"] == 200 for d in deliveries)
     assert sorted(ids for [ids] in receiver.asset_ids()) == sorted(assets)
@@ -203,14 +203,14 @@ def test_run_acts_on_existing_objects_in_the_background(
     assert {h["object_id"] for h in history} == set(assets)
     assert all(h["status"] == "SUCCEED" and h["job_id"] for h in history)
     api.post(f"{BASE}{automation['id']}/runs/")  # a run asked for again runs again
-    assert len(sandbox.wait_for_deliveries()) == 6
+    assert len(sandbox.wait_for_deliveries(timeout=30)) == 6
 
 
 def test_history_records_read_delete_and_post(sandbox: Sandbox, api, action, receiver) -> None:
     asset = sandbox.state.add_asset("a")["id"]
     automation = api.post(BASE, json=_body(action)).json()
     sandbox.set_approval(asset)
-    [delivery] = sandbox.wait_for_deliveries()
+    [delivery] = sandbox.wait_for_deliveries(timeout=30)
     version = sandbox.state.version_of(asset)
     path = f"{BASE}{automation['id']}/history/assets/{asset}/{version}/"
     record = api.get(path).json()
@@ -234,7 +234,7 @@ def test_history_records_read_delete_and_post(sandbox: Sandbox, api, action, rec
     )
     assert posted.status_code == 201
     sandbox.set_approval(other)  # already executed for this version: nothing is sent
-    assert len(sandbox.wait_for_deliveries()) == 1 and len(receiver.received) == 1
+    assert len(sandbox.wait_for_deliveries(timeout=30)) == 1 and len(receiver.received) == 1
 
 
 def test_admin_api_drives_and_reports(sandbox: Sandbox, api, action, receiver) -> None:

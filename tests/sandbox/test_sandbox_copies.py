@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+import pytest
 
 from iconik_sandbox import Sandbox
 
@@ -37,13 +40,26 @@ def _bulk(api, dest: str, object_ids: list[str], **extra: Any) -> str:
     return str(body["job_id"])
 
 
-def test_bulk_copy_starts_then_finishes_with_files(sandbox: Sandbox, api, job_done) -> None:
+def test_bulk_copy_starts_then_finishes_with_files(
+    sandbox: Sandbox, api, job_done, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Hold the copy until the test has seen it started: its 0.05 s may pass before the next
+    # request on a loaded machine, and the copy would then be seen finished instead.
+    release = threading.Event()
+    fire = sandbox.copies._fire
+
+    def held(*args: Any) -> None:
+        release.wait(30)
+        fire(*args)
+
+    monkeypatch.setattr(sandbox.copies, "_fire", held)
     ids = _setup(sandbox)
     asset = ids["assets"][0]
     job_id = _bulk(api, ids["ll"], [asset], preferred_original_storage_id=ids["b2"])
     job = api.get(f"/API/jobs/v1/jobs/{job_id}/").json()
     assert (job["type"], job["status"]) == ("TRANSFER", "STARTED")
     assert sandbox.state.file_sets_of(asset, ids["ll"]) == []
+    release.set()
 
     job = job_done(job_id)
     assert job["status"] == "FINISHED"

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import time
+
+import pytest
 
 from iconik_sandbox import Faults, Sandbox
 
 
-def test_rate_limit_answers_429_with_retry_after(sandbox: Sandbox, api) -> None:
+def test_rate_limit_answers_429_with_retry_after(
+    sandbox: Sandbox, api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # All eight requests arrive in the same instant of the fault's clock: on a loaded machine
+    # eight real requests may take more than the second the limit counts.
+    monkeypatch.setattr(sandbox.faults, "http_fault",
+                        functools.partial(sandbox.faults.http_fault, now=1000.0))
     sandbox.faults.rate_limit_rps = 5
     responses = [api.get("/API/files/v1/storages/") for _ in range(8)]
     assert [r.status_code for r in responses[:5]] == [200] * 5
     refused = [r for r in responses[5:] if r.status_code == 429]
-    assert refused
+    assert len(refused) == 3
     assert int(refused[0].headers["Retry-After"]) >= 1
     assert refused[0].json() == {"errors": ["Too many requests"]}
     assert sandbox.requests.count(status=429) == len(refused)
@@ -83,15 +92,25 @@ def test_faulted_copy_request_queues_nothing(sandbox: Sandbox, api) -> None:
     assert sandbox.state.jobs() == []
 
 
-def test_latency_is_added_to_matching_paths(sandbox: Sandbox, api) -> None:
+def test_latency_is_added_to_matching_paths(
+    sandbox: Sandbox, api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sandbox.faults.configure(latency=0.2, latency_path=r"/jobs/")
-    started = time.monotonic()
+    delays: list[tuple[str, float]] = []
+    delay_for = sandbox.faults.delay_for
+
+    def recorded(path: str) -> float:
+        delays.append((path, delay_for(path)))
+        return delays[-1][1]
+
+    monkeypatch.setattr(sandbox.faults, "delay_for", recorded)
     api.get("/API/files/v1/storages/")
-    fast = time.monotonic() - started
     started = time.monotonic()
     api.get("/API/jobs/v1/jobs/")
     slow = time.monotonic() - started
-    assert slow >= 0.2 > fast
+    # What each request was delayed by, not how long it took ("fast < 0.2 s" fails under load).
+    assert delays == [("/API/files/v1/storages/", 0.0), ("/API/jobs/v1/jobs/", 0.2)]
+    assert slow >= 0.2
     assert sandbox.requests.list()[-1].latency >= 0.2
 
 

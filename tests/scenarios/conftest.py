@@ -201,7 +201,7 @@ class PluginServer:
 
 
 def _wait_until_closed(port: int) -> None:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) != 0:
@@ -218,8 +218,11 @@ def serve_plugin(sandbox: Sandbox, log_path: Path, port: int, **extra: str) -> I
 
 
 def wait_for_port(port: int, process: subprocess.Popen, log_path: Path) -> None:
-    """Poll until something listens on 127.0.0.1:port, or fail with the process's output."""
-    deadline = time.monotonic() + 30
+    """Poll until something listens on 127.0.0.1:port, or fail with the process's output.
+
+    60 s: a server's start (gunicorn, the function's imports) can take a loaded machine well
+    over the few seconds it takes an idle one; a server that starts never waits this long."""
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:

@@ -61,7 +61,7 @@ def chunk_step(job: str = "job-1", **changes) -> Step:
     return Step("remove", job, OPTIONS, "user-token", kind=CHUNK, **fields)
 
 
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

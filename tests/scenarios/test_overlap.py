@@ -40,7 +40,7 @@ def clicks_at_once(server: dict, sb: Sandbox, ids: Any, operations: list[str],
     gate = threading.Barrier(len(operations))
 
     def send(index: int, operation: str) -> None:
-        gate.wait(5)
+        gate.wait(30)
         answers[index] = click(server, operation, ids, selection, sb.token,
                                query="&formats=ORIGINAL")
 

@@ -76,6 +76,16 @@ def batch_jobs(sb: Sandbox) -> list[dict]:
     return [j for j in plugin_jobs(sb) if not j.get("parent_id")]
 
 
+def one_batch_a_window(answers: list[requests.Response]) -> bool:
+    """Each window the answers name has one batch, and each batch one window.
+
+    How many windows a burst spans depends on the machine's pace (a loaded one stretches it),
+    so the tests count batches against the windows, not against a fixed number.
+    """
+    pairs = {(a.json()["job_id"], a.json()["starts_at"]) for a in answers}
+    return len(pairs) == len({j for j, _ in pairs}) == len({w for _, w in pairs})
+
+
 def good(ids: SeedResult) -> list[str]:
     """Assets whose B2 copy verifies (the seed's bad ones left out)."""
     bad = set(ids.b2_missing + ids.b2_wrong_size + ids.b2_bad_status)
@@ -91,7 +101,7 @@ def test_a_burst_without_tokens_is_one_job_acting_as_the_application(sbx, app_se
     answers = burst(app_server, "remove", ids, assets)
     assert [a.status_code for a in answers] == [200] * len(assets), answers[0].text
     job_ids = {a.json()["job_id"] for a in answers}
-    assert len(job_ids) <= 3  # one per one-second window the burst spans
+    assert one_batch_a_window(answers)
     assert all(a.json()["gathered"] for a in answers)
     for job_id in job_ids:
         job = wait_for_job(sbx, job_id, timeout=WAIT_SECONDS + 30)
@@ -217,7 +227,7 @@ def test_a_burst_on_cloud_tasks_is_one_job_each_asset_once(sbx, app_queued, queu
     answers = burst(app_queued, "remove", ids, ids.asset_ids + ids.asset_ids[:5])
     assert {a.status_code for a in answers} == {200}
     job_ids = {a.json()["job_id"] for a in answers}
-    assert len(job_ids) <= 3
+    assert one_batch_a_window(answers)
     for job_id in job_ids:
         job = wait_for_job(sbx, job_id, timeout=WAIT_SECONDS + 40)
         assert job["status"] == "FINISHED", job["message"]
@@ -249,9 +259,8 @@ def test_two_instances_gather_one_burst_into_one_batch_a_window(sbx, app_queued,
             lambda n: automation(servers[n % 2], "remove", ids,
                                  {"asset_ids": [ids.asset_ids[n % 24]]}), range(36)))
     assert {a.status_code for a in answers} == {200}
-    windows = {a.json()["starts_at"] for a in answers}
     job_ids = {a.json()["job_id"] for a in answers}
-    assert len(job_ids) == len(windows)  # one batch a window, whichever instance was asked
+    assert one_batch_a_window(answers)  # whichever instance was asked
     for job_id in job_ids:
         job = wait_for_job(sbx, job_id, timeout=WAIT_SECONDS + 40)
         assert job["status"] == "FINISHED", job["message"]
