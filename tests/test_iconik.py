@@ -578,7 +578,7 @@ def test_no_cap_without_max_rps(local: HTTPServer) -> None:
     with fast_client(base_of(local)) as c:
         # No budget to wait on at all (a wall-clock bound would break on a loaded machine).
         adapter = c.session.get_adapter(base_of(local) + "/API/")
-        assert isinstance(adapter, iconik.RateLimitedAdapter)
+        assert isinstance(adapter, pool.RateLimitedAdapter)
         assert adapter.budget.limiter is None
         for _ in range(7):
             assert c.get_job(JOB) == {"id": JOB}
