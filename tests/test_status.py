@@ -166,10 +166,11 @@ def test_head_answers_like_get_without_a_body(client, path):
 
 @pytest.mark.parametrize("path", ["/", "/healthz", "/health"])
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
-def test_other_methods_get_405_with_allow(client, path, method):
+def test_other_methods_are_404_as_on_any_other_path(client, path, method):
+    """DESIGN §3: only …/add and …/remove answer 405; a POST to the bare URL stays a 404."""
     answer = getattr(client, method)(path, headers={"x-bz-secret": SECRET})
-    assert answer.status_code == 405
-    assert answer.headers["Allow"] == "GET, HEAD"
+    assert answer.status_code == 404
+    assert "Allow" not in answer.headers
     assert answer.get_json()["message"] == answer.get_json()["error"]
 
 

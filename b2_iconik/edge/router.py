@@ -3,9 +3,9 @@
 :meth:`Plugin.handle` is what ``main.py`` calls. A POST to …/add or …/remove (or
 …/policies/<name>/add|remove) is one of two journeys: a step Cloud Tasks delivers (marked with
 :data:`~b2_iconik.engine.cloud_tasks.STEP_HEADER`, where steps are queued), read in
-:mod:`.delivery`; or a click (or an automation's request), read in :mod:`.click`. Anything else is
-404 or 405, but ``/`` and ``/healthz`` (:mod:`.status`, open to anyone). Other routes are added
-in :meth:`Plugin._handle`, before the two journeys.
+:mod:`.delivery`; or a click (or an automation's request), read in :mod:`.click`. GET on ``/`` and
+``/healthz`` is :mod:`.status` (open to anyone); anything else is 404 or 405. Other routes are
+added in :meth:`Plugin._handle`, before the two journeys.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ they reveal nothing that is configured (no storage, no iconik URL, no queue, no 
 the configuration loaded (a server only runs once it has: a bad setting stops start-up) and
 the shared secret can be read, 503 with ``Retry-After`` when it cannot.
 
-HEAD is answered like GET, without the body; any other method gets 405 with
-``Allow: GET, HEAD``, as ``…/add`` and ``…/remove`` answer a method they do not serve. Only
+HEAD is answered like GET, without the body. Any other method is left to the router, which
+answers 404 as for any path that is not an action's (DESIGN §3: "any other path: 404"; a
+custom action pointed at the function's bare URL must keep getting that 404). Only
 these exact paths (``/health`` as ``/healthz``, a trailing slash allowed) are answered here:
 ``/healthz/add`` is still an add path.
 
@@ -34,7 +35,6 @@ ROOT, HEALTH = "/", "/healthz"
 #: some paths ending in ``z`` for itself, so a check from outside a deployed function may never
 #: reach ``/healthz``.
 HEALTH_PATHS = frozenset({HEALTH, HEALTH + "/", "/health", "/health/"})
-ALLOW = "GET, HEAD"
 #: How long an unreadable secret is remembered: as long as the 503 tells checkers to wait, so
 #: a checker polling faster than that (or many at once) cannot turn into Secret Manager calls.
 RETRY_SECONDS = 30
@@ -92,18 +92,14 @@ class Health:
 
 
 def answer(method: str, path: str, health: Health) -> Answer | None:
-    """The answer for ``/`` or ``/healthz``; None for any other path (the router's)."""
-    respond: Callable[[Health], Answer]
-    if path == ROOT:
-        respond = _about
-    elif path in HEALTH_PATHS:
-        respond = health_answer
-    else:
-        return None
+    """The answer for GET or HEAD on ``/`` or ``/healthz``; None otherwise (the router's)."""
     if method.upper() not in ("GET", "HEAD"):
-        text = f"{method} is not allowed on {path}: use GET"
-        return Answer(405, {"error": text, "message": text}, {"Allow": ALLOW})
-    return respond(health)
+        return None
+    if path == ROOT:
+        return _about(health)
+    if path in HEALTH_PATHS:
+        return health_answer(health)
+    return None
 
 
 def _about(_: Health) -> Answer:

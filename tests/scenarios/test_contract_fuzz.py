@@ -185,9 +185,9 @@ OPEN_PATHS = frozenset({"/", "/healthz", "/health"})
 
 def answer_open(case: Case, url: str, untouched: tuple[Sandbox, str],
                 wrong: dict[str, str]) -> None:
-    """``/`` and ``/healthz``: GET and HEAD 200 (the secret is readable), others 405; no call."""
+    """``/``, ``/healthz``, ``/health``: GET and HEAD 200 (the secret is readable), others 404."""
     quiet, quiet_url = untouched
-    expected = 200 if case.method in ("GET", "HEAD") else 405
+    expected = 200 if case.method in ("GET", "HEAD") else 404
     for base, headers in ((quiet_url, wrong), (url, {"x-bz-secret": SECRET})):
         answer = send(case, base, headers)
         assert answer.status_code == expected, answer.text

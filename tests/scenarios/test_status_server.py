@@ -85,5 +85,5 @@ def test_root_over_http(server: str) -> None:
     body = answer.json()
     assert body["name"] == status.NAME and body["version"] == b2_iconik.__version__
     refused = requests.post(f"{server}/", timeout=10)
-    assert refused.status_code == 405 and refused.headers["Allow"] == "GET, HEAD"
+    assert refused.status_code == 404 and "Allow" not in refused.headers  # DESIGN: other path
     assert requests.get(f"{server}/healthz/add", timeout=10).status_code == 405
