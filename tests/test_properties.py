@@ -48,9 +48,10 @@ from b2_iconik.rules import jobs, remove
 from b2_iconik.rules.verification import AssetCheck, FileSetCheck, Verdict
 from iconik_sandbox import Sandbox, api_files
 from tests.properties.catalogue import CatalogueSpec, FileSpec, SetSpec
+from tests.properties.items import CLICKS, TERMINAL, tuned
 from tests.properties.oracle import DeleteGuard, removable
 from tests.properties.scenario import ActionSpec, FaultPlan, Scenario, Tuning, scenarios
-from tests.properties.world import CLICKS, TERMINAL, World, tuned
+from tests.properties.world import World
 
 LONG = os.environ.get("B2_ICONIK_LONG") == "1"
 settings.register_profile(

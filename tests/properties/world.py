@@ -26,129 +26,48 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
-
-import requests
-from hypothesis import strategies as st
 
 from b2_iconik.auth.secret import SharedSecret
 from b2_iconik.base.config import Settings
 from b2_iconik.edge.http import Request
 from b2_iconik.edge.router import Plugin
-from b2_iconik.engine.cloud_tasks import CloudTasksRunner, Delivery
+from b2_iconik.engine.cloud_tasks import Delivery
 from b2_iconik.engine.worker import Worker
-from b2_iconik.iconik.client import IconikClient
-from b2_iconik.iconik.retry import retry_policy
-from b2_iconik.rules import add, plan, remove
+from b2_iconik.rules import plan
 from b2_iconik.rules.steps import Step
 from iconik_sandbox import Sandbox
-from iconik_sandbox.state import State
 from tests.properties.catalogue import Built, build, close_uploads
+from tests.properties.items import (
+    CLICKS,
+    MAX_DELIVERIES,
+    MAX_TURNS,
+    NEVER_STALE,
+    RECHECK_SECONDS,
+    REMOVE_WAIT_SECONDS,
+    SECRET,
+    START,
+    STEP_SECONDS,
+    TERMINAL,
+    WATCHDOG_SECONDS,
+    ActionRun,
+    Item,
+    ProcessDied,
+    ScriptedQueue,
+    _acting,
+    _index,
+    reach,
+)
 from tests.properties.oracle import DeleteGuard, Watch
-from tests.properties.scenario import ActionSpec, Scenario
-
-SECRET = "property-tests-shared-secret"
-#: The fake clock starts here (any time later than the sandbox's own wall clock would do).
-START = 4_000_000_000.0
-REMOVE_WAIT_SECONDS = 1200.0
-RECHECK_SECONDS = 15.0
-WATCHDOG_SECONDS = 3600.0
-NEVER_STALE = 1e12
-#: How long a step may take: an interposed event runs what falls due that much later.
-STEP_SECONDS = 30.0
-#: The queue's --max-attempts; a step delivered that often is dropped by Cloud Tasks.
-MAX_DELIVERIES = 10
-#: How often a user clicks an action iconik keeps refusing (more than the faults can refuse).
-CLICKS = 10
-#: A run that takes more turns than this is stuck: the test fails.
-MAX_TURNS = 3000
-#: One retry, no backoff, Retry-After not honoured: faults surface to the plugin's own logic,
-#: and nothing waits in real time.
-FAST = retry_policy(total=1, backoff_factor=0).new(respect_retry_after_header=False)
-FAST_POST = retry_policy(total=1, backoff_factor=0, post=True).new(
-    respect_retry_after_header=False)
-
-_acting: ContextVar[int | None] = ContextVar("acting", default=None)
-_ASSET_PATH = re.compile(r"^/API/files/v1/assets/([^/]+)/")
+from tests.properties.scenario import Scenario
+from tests.properties.wire import Wire
 
 
-class ProcessDied(BaseException):
-    """The instance running a step stopped mid-step. A BaseException, so that no ``except
-    Exception`` of the plugin can swallow it: the process is gone, nothing more of it runs."""
-
-
-@dataclass
-class Item:
-    """Something due at a fake time: a step delivery, a copy job's work, an upload closing."""
-
-    due: float
-    label: str
-    step: Step | None = None
-    retry: int = 0
-    run: Callable[[], object] | None = None
-
-
-@dataclass
-class ActionRun:
-    """One click and what the checks need to know of it.
-
-    Attributes:
-        selection: the assets the selection reaches, by the test's own walk of the catalogue.
-        originals: for each of them, its ACTIVE LucidLink file sets of the action's formats when
-            it was clicked.
-        seen: for a Remove, each asset's LucidLink file sets (of its formats) as the answers it
-            got last showed them: True, there; False, gone. What its report about the asset must
-            agree with.
-    """
-
-    spec: ActionSpec
-    job_id: str | None = None
-    answer: int = 0
-    selection: set[str] = field(default_factory=set)
-    originals: dict[str, set[str]] = field(default_factory=dict)
-    seen: dict[str, dict[str, bool]] = field(default_factory=dict)
-
-
-class ScriptedQueue(CloudTasksRunner):
-    """The Queue protocol on the world's pending list: each name taken once, as Cloud Tasks.
-
-    It is also the Cloud Tasks runner, so that ``deliver`` (the production code) runs each
-    delivery in ``tasks`` mode; only the queue calls are the world's.
-    """
-
-    def __init__(self, world: World, settings: Settings, worker: Worker) -> None:
-        settings = replace(settings, tasks_queue="projects/p/locations/l/queues/q",
-                           tasks_url="http://127.0.0.1:9/")
-        super().__init__(settings, SharedSecret(settings), worker, clock=world.clock,
-                         sleep=world.sleep)
-        self.world = world
-        self.names: set[str] = set()
-
-    def start(self, steps: Any) -> None:
-        for step in steps:
-            self.enqueue(step)
-
-    def enqueue(self, step: Step) -> bool:
-        if not self.claim(step.task_id()):
-            return False
-        self.world.add(Item(max(step.not_before, self.world.now), step.kind, step=step))
-        return True
-
-    def claim(self, name: str) -> bool:
-        if name in self.names:
-            return False
-        self.names.add(name)
-        return True
-
-
-class World:
+class World(Wire):
     """One example: the sandbox with a built catalogue, the plugin, and the driver."""
 
     def __init__(self, sb: Sandbox, guard: DeleteGuard, scenario: Scenario,
@@ -325,98 +244,6 @@ class World:
         finally:
             plan.SHARD_BYTES = saved
 
-    # -- iconik, as the plugin sees it -----------------------------------------------------------
-    def client(self, token: str) -> IconikClient:
-        """A real client on the sandbox whose every request goes through :meth:`through`."""
-        client = IconikClient(self.sb.url, self.sb.app_id, token, retry=FAST,
-                              copy_retry=FAST_POST, max_rps=None, timeout=(5.0, 30.0))
-        client.session.request = partial(self.through, client.session.request)  # type: ignore[method-assign]
-        return client
-
-    def through(self, send: Callable[..., requests.Response], method: str, url: str,
-                **kwargs: Any) -> requests.Response:
-        """Send one of the plugin's requests: interposed events first, then faults of our own
-        (a process dying, a connection dropped before the request or before its answer)."""
-        index = self.sent
-        self.sent += 1
-        if self.dead:
-            raise ProcessDied
-        if self.nested <= 1:
-            self._interpose(index)
-        if index in self.crashes and self.nested:
-            self.crashes.discard(index)
-            self.dead = True
-            raise ProcessDied
-        path = urlsplit(url).path
-        drop = self.drops.pop(index, None)
-        if drop is not None and (drop == "request" or not path.startswith("/API/files/")):
-            self.stats["connections dropped"] += 1
-            raise requests.ConnectionError("the connection dropped before the request arrived")
-        response = send(method, url, **kwargs)
-        if drop == "answer":
-            self.stats["answers lost"] += 1
-            raise requests.ConnectionError("the connection dropped before the answer arrived")
-        self._observe(url, response)
-        return response
-
-    def _observe(self, url: str, response: requests.Response) -> None:
-        """Remember what a Remove saw of each LucidLink file set of an asset, answer by answer.
-
-        A listing of the asset's file sets shows which sets exist (once its last page is read,
-        a set it did not list is seen gone); a page of files shows the sets whose files it
-        holds (gone, if the set was deleted to the recycle bin); a delete shows its set gone.
-        Nothing else tells anything about a set: a page of B2 files only, read after someone
-        deleted a LucidLink set, leaves what the pages before showed of it standing.
-        """
-        index = _acting.get()
-        parts = urlsplit(url)
-        match = _ASSET_PATH.match(parts.path)
-        status = response.status_code
-        if index is None or match is None or status == 429 or status >= 500:
-            return
-        run = self.runs[index]
-        asset_id = match.group(1)
-        if run.spec.operation != "remove" or asset_id not in run.originals:
-            return
-        seen = run.seen.setdefault(asset_id, {})
-        objects = response.json().get("objects") or [] if status == 200 else []
-        with self.state.lock:
-            if parts.path.endswith("/file_sets/"):
-                listing = self._listings.setdefault((index, asset_id), set())
-                if "last_id" not in parts.query:
-                    listing.clear()
-                for fs in objects:
-                    if self._ll_of(fs, run.spec.formats):
-                        listing.add(fs["id"])
-                        seen[fs["id"]] = self._active(fs["id"])
-                if status != 200 or not response.json().get("next_url"):
-                    for file_set_id in set(seen) | run.originals[asset_id]:
-                        if file_set_id not in listing:
-                            seen[file_set_id] = False
-            elif parts.path.endswith("/files/"):
-                for f in objects:
-                    if self._ll_of(f, run.spec.formats):
-                        seen[f["file_set_id"]] = self._active(f["file_set_id"])
-            elif response.request.method == "DELETE":
-                seen[parts.path.rstrip("/").rsplit("/", 1)[-1]] = False
-
-    def _ll_of(self, record: dict[str, Any], formats: tuple[str, ...]) -> bool:
-        """Whether a listed file set or file is on LucidLink, of one of these formats."""
-        fmt = self.state.formats.get(str(record.get("format_id")))
-        return record.get("storage_id") == self.built.ll_storage_id and bool(
-            fmt and fmt["name"] in formats)
-
-    def _active(self, file_set_id: str) -> bool:
-        return (self.state.file_sets.get(file_set_id) or {}).get("status") == "ACTIVE"
-
-    def on_lucidlink(self, asset_id: str, formats: tuple[str, ...]) -> frozenset[str]:
-        """The asset's ACTIVE LucidLink file sets of these formats, now."""
-        with self.state.lock:
-            return frozenset(
-                fs["id"] for fs in self.state.file_sets_of(asset_id, self.built.ll_storage_id)
-                if self.state.formats[fs["format_id"]]["name"] in formats
-            )
-
     # -- interposed events ---------------------------------------------------------------------
     def _interpose(self, index: int) -> None:
         for at, kind, arg in self.scenario.events:
@@ -507,44 +334,3 @@ class World:
                 self.stats[f"iconik answered {r.status}"] += 1
         self.stats["requests"] += self.sent
         self.stats["deletes by the plugin"] += len(self.watch.deleted)
-
-
-TERMINAL = frozenset({"FINISHED", "FINISHED_WITH_WARNING", "FAILED", "ABORTED", "SKIPPED"})
-
-
-def _index(n: int) -> st.SearchStrategy[int]:
-    """A choice among n things (hypothesis shrinks it towards the first)."""
-    return st.integers(0, n - 1)
-
-
-def reach(state: State, assets: list[str], collections: list[str], searches: list[str]) -> set[str]:
-    """The assets a selection reaches: the test's own walk of the catalogue (cycles included)."""
-    found = set(assets)
-    unvisited, seen = list(collections), set()
-    while unvisited:
-        collection_id = unvisited.pop()
-        if collection_id in seen:
-            continue
-        seen.add(collection_id)
-        for kind, child in state.contents.get(collection_id, []):
-            if kind == "assets":
-                found.add(child)
-            else:
-                unvisited.append(child)
-    for search_id in searches:
-        found.update(state.saved_searches[search_id]["asset_ids"])
-    return found
-
-
-@contextlib.contextmanager
-def tuned(remove_chunk: int | None, add_chunk: int | None) -> Iterator[None]:
-    """Small chunks for one example, and one asset checked at a time (so requests keep their
-    order); the plugin's own values are put back afterwards."""
-    saved = remove.CHUNK, add.CHUNK, remove.PARALLEL
-    remove.CHUNK = remove_chunk or saved[0]
-    add.CHUNK = add_chunk or saved[1]
-    remove.PARALLEL = 1
-    try:
-        yield
-    finally:
-        remove.CHUNK, add.CHUNK, remove.PARALLEL = saved

@@ -13,7 +13,8 @@ from b2_iconik.audit.report import AuditClass
 from b2_iconik.custom_actions import audit as audit_cli
 from b2_iconik.custom_actions import cli
 from tests import leaks
-from tests.scenarios.conftest import SECRET, on_storage, seed, wait_for_job
+from tests.scenarios.actions import on_storage, seed, wait_for_job
+from tests.scenarios.servers import SECRET
 
 pytestmark = pytest.mark.e2e
 

@@ -17,15 +17,8 @@ import requests
 
 from iconik_sandbox import Sandbox, SeedResult
 from iconik_sandbox.automation_bodies import collection_trigger, modified_trigger, review_trigger
-from tests.scenarios.conftest import (
-    SECRET,
-    WAIT_SECONDS,
-    endings,
-    on_storage,
-    plugin_jobs,
-    seed,
-    wait_for_job,
-)
+from tests.scenarios.actions import endings, on_storage, plugin_jobs, seed, wait_for_job
+from tests.scenarios.servers import SECRET, WAIT_SECONDS
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,8 @@ import requests
 
 from iconik_sandbox import Sandbox, SeedResult
 from tests import leaks
-from tests.scenarios.conftest import SECRET, click, seed, wait_for_job
+from tests.scenarios.actions import click, seed, wait_for_job
+from tests.scenarios.servers import SECRET
 
 pytestmark = pytest.mark.e2e
 

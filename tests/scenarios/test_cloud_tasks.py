@@ -21,18 +21,9 @@ from b2_iconik.base.errors import QueueRefused
 from b2_iconik.engine.cloud_tasks import STEP_HEADER, CloudTasksRunner, StepTooLarge
 from b2_iconik.rules.payload import ActionOptions
 from b2_iconik.rules.steps import CHUNK, Step
-from tests.scenarios.conftest import (
-    QUEUE,
-    SECRET,
-    TASKS_ACCOUNT,
-    TASKS_KEY,
-    click,
-    on_storage,
-    seed,
-    terminal_patches,
-    wait_for_job,
-)
+from tests.scenarios.actions import click, on_storage, seed, terminal_patches, wait_for_job
 from tests.scenarios.dispatcher import Dispatcher
+from tests.scenarios.servers import QUEUE, SECRET, TASKS_ACCOUNT, TASKS_KEY
 
 pytestmark = pytest.mark.e2e
 

@@ -20,19 +20,9 @@ import pytest
 from b2_iconik.rules import remove
 from iconik_sandbox import Sandbox
 from tests import figures
-from tests.scenarios.conftest import (
-    MAX_ATTEMPTS,
-    PluginServer,
-    click,
-    free_port,
-    on_storage,
-    seed,
-    serve_queued,
-    settle,
-    terminal_patches,
-    wait_for_job,
-)
+from tests.scenarios.actions import click, on_storage, seed, settle, terminal_patches, wait_for_job
 from tests.scenarios.dispatcher import Dispatcher, Task
+from tests.scenarios.servers import MAX_ATTEMPTS, PluginServer, free_port, serve_queued
 
 pytestmark = pytest.mark.e2e
 

@@ -19,17 +19,10 @@ from b2_iconik.engine.cloud_tasks import MAX_TASK_BODY
 from b2_iconik.rules import add, remove
 from iconik_sandbox import Sandbox
 from tests import figures
-from tests.scenarios.conftest import (
-    SafetyOracle,
-    click,
-    free_port,
-    on_storage,
-    seed,
-    serve_queued,
-    terminal_patches,
-    wait_for_job,
-)
+from tests.scenarios.actions import click, on_storage, seed, terminal_patches, wait_for_job
 from tests.scenarios.dispatcher import Dispatcher
+from tests.scenarios.servers import free_port, serve_queued
+from tests.scenarios.watch import SafetyOracle
 
 pytestmark = pytest.mark.e2e
 

@@ -35,17 +35,8 @@ from schemathesis.specs.openapi.checks import (
 
 from iconik_sandbox import Sandbox, SeedResult
 from tests import figures, leaks
-from tests.scenarios.conftest import (
-    LONG,
-    ROOT,
-    SECRET,
-    TERMINAL,
-    endings,
-    free_port,
-    plugin_jobs,
-    seed,
-    serve_plugin,
-)
+from tests.scenarios.actions import LONG, TERMINAL, endings, plugin_jobs, seed
+from tests.scenarios.servers import ROOT, SECRET, free_port, serve_plugin
 
 pytestmark = pytest.mark.e2e
 

@@ -13,14 +13,8 @@ import time
 import pytest
 import requests
 
-from tests.scenarios.conftest import (
-    SECRET,
-    WAIT_SECONDS,
-    click,
-    on_storage,
-    seed,
-    wait_for_job,
-)
+from tests.scenarios.actions import click, on_storage, seed, wait_for_job
+from tests.scenarios.servers import SECRET, WAIT_SECONDS
 
 pytestmark = pytest.mark.e2e
 

@@ -10,15 +10,8 @@ import pytest
 
 from b2_iconik.engine.stale import INTERRUPTED, modified
 from iconik_sandbox import Sandbox
-from tests.scenarios.conftest import (
-    PluginServer,
-    click,
-    free_port,
-    on_storage,
-    seed,
-    terminal_patches,
-    wait_for_job,
-)
+from tests.scenarios.actions import click, on_storage, seed, terminal_patches, wait_for_job
+from tests.scenarios.servers import PluginServer, free_port
 
 pytestmark = pytest.mark.e2e
 

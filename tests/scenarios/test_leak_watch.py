@@ -6,7 +6,8 @@ import pytest
 
 from iconik_sandbox import Sandbox
 from tests import leaks
-from tests.scenarios.conftest import SECRET, click, seed, wait_for_job
+from tests.scenarios.actions import click, seed, wait_for_job
+from tests.scenarios.servers import SECRET
 
 pytestmark = pytest.mark.e2e
 

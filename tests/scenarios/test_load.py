@@ -34,16 +34,8 @@ import requests
 
 from iconik_sandbox import Sandbox, SeedResult
 from tests import figures, leaks
-from tests.scenarios.conftest import (
-    LONG,
-    SECRET,
-    TERMINAL,
-    endings,
-    free_port,
-    plugin_jobs,
-    seed,
-    serve_plugin,
-)
+from tests.scenarios.actions import LONG, TERMINAL, endings, plugin_jobs, seed
+from tests.scenarios.servers import SECRET, free_port, serve_plugin
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from iconik_sandbox import Sandbox
-from tests.scenarios.conftest import click, on_storage, seed, terminal_patches, wait_for_job
+from tests.scenarios.actions import click, on_storage, seed, terminal_patches, wait_for_job
 
 pytestmark = pytest.mark.e2e
 

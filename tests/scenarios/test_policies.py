@@ -20,9 +20,7 @@ import requests
 
 from iconik_sandbox import Sandbox, SeedResult
 from tests import leaks
-from tests.scenarios.conftest import (
-    SECRET,
-    WAIT_SECONDS,
+from tests.scenarios.actions import (
     click,
     endings,
     on_storage,
@@ -32,6 +30,7 @@ from tests.scenarios.conftest import (
     terminal_patches,
     wait_for_job,
 )
+from tests.scenarios.servers import SECRET, WAIT_SECONDS
 
 pytestmark = pytest.mark.e2e
 

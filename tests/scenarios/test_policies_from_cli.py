@@ -14,14 +14,8 @@ import pytest
 
 from b2_iconik.custom_actions import main
 from iconik_sandbox import Sandbox
-from tests.scenarios.conftest import (
-    SECRET,
-    WAIT_SECONDS,
-    on_storage,
-    plugin_jobs,
-    seed,
-    wait_for_job,
-)
+from tests.scenarios.actions import on_storage, plugin_jobs, seed, wait_for_job
+from tests.scenarios.servers import SECRET, WAIT_SECONDS
 
 pytestmark = pytest.mark.e2e
 

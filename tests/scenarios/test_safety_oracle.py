@@ -12,7 +12,7 @@ from b2_iconik.base.config import Settings
 from b2_iconik.edge.http import Request
 from b2_iconik.rules import remove
 from b2_iconik.rules.verification import AssetCheck, FileSetCheck, Verdict
-from tests.scenarios.conftest import on_storage, seed, wait_for_job
+from tests.scenarios.actions import on_storage, seed, wait_for_job
 
 
 def test_oracle_catches_a_direct_unverified_delete(sb):

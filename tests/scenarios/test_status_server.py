@@ -17,7 +17,7 @@ import b2_iconik
 from b2_iconik.edge import status
 from iconik_sandbox import Sandbox
 from tests import leaks
-from tests.scenarios.conftest import PluginServer, free_port
+from tests.scenarios.servers import PluginServer, free_port
 
 pytestmark = pytest.mark.e2e
 
