@@ -37,7 +37,9 @@ def test_other_methods_get_405_with_a_message(client, iconik, method):
     assert not iconik.calls
 
 
-@pytest.mark.parametrize("path", ["/copy", "/addx", "/add/more", "/readd", "/healthzz"])
+@pytest.mark.parametrize(
+    "path", ["/", "/copy", "/addx", "/add/more", "/readd", "/healthzz", "/health"]
+)
 def test_other_paths_get_404_json(client, iconik, path):
     answer = post(client, path=path)
     assert answer.status_code == 404
