@@ -38,8 +38,8 @@ from deploy.settings import (
 )
 from tests import leaks
 
-FAKE = Path(__file__).with_name("fake_gcloud.py")
-ROOT = Path(__file__).resolve().parent.parent
+FAKE = Path(__file__).resolve().parent.parent / "fake_gcloud.py"
+ROOT = Path(__file__).resolve().parent.parent.parent
 PROJECT, REGION = "my-project", "europe-west1"
 ACCOUNT = f"b2-iconik@{PROJECT}.iam.gserviceaccount.com"
 URL = f"https://{REGION}-{PROJECT}.cloudfunctions.net/iconik-handler"
