@@ -22,8 +22,9 @@ from pytest_httpserver import HTTPServer
 
 from b2_iconik.custom_actions import policies
 from iconik_sandbox.spec import SpecValidator
-from tests import leaks, test_custom_actions
-from tests.test_custom_actions import (
+from tests import leaks
+from tests.custom_actions import test_actions_cli as test_custom_actions
+from tests.custom_actions.test_actions_cli import (
     ENDPOINT,
     OTHER_ENDPOINT,
     SECRET,

@@ -13,7 +13,6 @@ import re
 import socket
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -595,18 +594,3 @@ def test_usage_errors_exit_2(env: pytest.MonkeyPatch, capsys: Any) -> None:
         capsys, "create", ENDPOINT, str(uuid.uuid4()), "--b2-storage", str(uuid.uuid4())
     )
     assert status == 2 and "given twice" in err
-
-
-def test_entry_points_for_the_original_instructions(env: pytest.MonkeyPatch, capsys: Any) -> None:
-    import runpy
-
-    root = Path(__file__).resolve().parent.parent
-    for script, command in (
-        ("create_custom_actions.py", "create"),
-        ("delete_custom_actions.py", "delete"),
-    ):
-        env.setattr("sys.argv", [script, "--help"])
-        with pytest.raises(SystemExit) as exit_info:
-            runpy.run_path(str(root / script), run_name="__main__")
-        assert exit_info.value.code == 0
-        assert f"b2-iconik-actions {command}" in capsys.readouterr().out
