@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.custom_actions import test_actions_cli as actions
+from tests.custom_actions import conftest as actions
 
 env = actions.env  # the operator's environment, as for the other commands
 
