@@ -1,0 +1,1 @@
+"""b2-iconik-actions policy ...: policies as iconik automations, end to end."""

@@ -1,0 +1,1 @@
+"""make deploy and make undeploy (deploy/), against a fake gcloud and the sandbox."""
