@@ -134,6 +134,16 @@ def test_no_module_of_the_sandbox_the_bench_or_deploy_is_over_400_lines() -> Non
     assert too_long(everything()) == []
 
 
+def test_no_module_of_the_tests_or_at_the_top_is_over_400_lines() -> None:
+    """The same limit for the tests and main.py and the scripts beside it (b2_iconik has its own
+    check in test_layout.py)."""
+    modules = {**sources("tests")}
+    for path in sorted(ROOT.glob("*.py")):
+        modules[path.stem] = Source(path.read_text(encoding="utf-8"))
+    assert len(modules) > 50  # the walk found the suite
+    assert too_long(modules) == []
+
+
 def test_every_package_says_in_its_docstring_what_it_may_import() -> None:
     modules = everything()
     assert {"iconik_sandbox", "iconik_sandbox.state", "bench", "bench.scenarios", "deploy"} <= {
