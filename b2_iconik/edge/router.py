@@ -95,7 +95,7 @@ class Plugin:
     def _handle(self, request: Request, trace: str | None) -> Response:
         """Route: a POST to …/add or …/remove is a queued step (marked) or a click."""
         if (about := status.answer(request.method, request.path, self.health)) is not None:
-            return Response(*about)  # GET / and GET /healthz: open to anyone
+            return about  # GET / and GET /healthz: open to anyone
         match = _ROUTE.search(request.path)
         if not match:
             return error(404, f"no such endpoint {request.path!r}: POST to …/add or …/remove")

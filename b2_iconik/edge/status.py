@@ -13,8 +13,7 @@ custom action pointed at the function's bare URL must keep getting that 404). On
 these exact paths (``/health`` as ``/healthz``, a trailing slash allowed) are answered here:
 ``/healthz/add`` is still an add path.
 
-The module knows nothing of the edge's types: :func:`answer` returns an :class:`Answer` tuple
-that :class:`~b2_iconik.edge.router.Plugin` turns into its response.
+It answers with the edge's own :class:`~b2_iconik.edge.http.Response`.
 """
 
 from __future__ import annotations
@@ -23,9 +22,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import Protocol
 
 import b2_iconik
+from b2_iconik.edge.http import Response
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,6 @@ ENDPOINTS: tuple[dict[str, str], ...] = (
     {"method": "GET", "path": "/health", "summary": "the same, where /healthz is Cloud Run's"},
     {"method": "GET", "path": ROOT, "summary": "this page"},
 )
-
-
-class Answer(NamedTuple):
-    """A status, a JSON body and headers: ``edge.http.Response(*answer)``."""
-
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str]
 
 
 class Secret(Protocol):
@@ -91,28 +83,28 @@ class Health:
             return True
 
 
-def answer(method: str, path: str, health: Health) -> Answer | None:
+def answer(method: str, path: str, health: Health) -> Response | None:
     """The answer for GET or HEAD on ``/`` or ``/healthz``; None otherwise (the router's)."""
     if method.upper() not in ("GET", "HEAD"):
         return None
     if path == ROOT:
-        return _about(health)
+        return _about()
     if path in HEALTH_PATHS:
         return health_answer(health)
     return None
 
 
-def _about(_: Health) -> Answer:
+def _about() -> Response:
     body = {"name": NAME, "version": b2_iconik.__version__, "endpoints": list(ENDPOINTS)}
-    return Answer(200, body, {})
+    return Response(200, body)
 
 
-def health_answer(health: Health) -> Answer:
+def health_answer(health: Health) -> Response:
     """200 when the shared secret can be read; 503 with ``Retry-After`` when it cannot."""
     if health.secret_readable():
-        return Answer(200, {"status": "ok", "configuration": "loaded",
-                            "shared_secret": "readable"}, {})
+        return Response(200, {"status": "ok", "configuration": "loaded",
+                              "shared_secret": "readable"})
     text = "the plugin cannot read its shared secret"
     body = {"status": "unavailable", "configuration": "loaded", "shared_secret": "unreadable",
             "error": text, "message": text}
-    return Answer(503, body, {"Retry-After": str(RETRY_SECONDS)})
+    return Response(503, body, {"Retry-After": str(RETRY_SECONDS)})
