@@ -21,6 +21,7 @@ import requests
 from iconik_sandbox import Sandbox, SeedResult
 from tests import leaks
 from tests.scenarios.actions import (
+    LONG,
     click,
     endings,
     on_storage,
@@ -232,6 +233,36 @@ def test_a_burst_on_cloud_tasks_is_one_job_each_asset_once(sbx, app_queued, queu
         assert job["status"] == "FINISHED", job["message"]
     assert removed(sbx, ids, ids.asset_ids) == ids.asset_ids
     assert all(count == 1 for count in endings(sbx).values())
+
+
+#: A burst of single-asset requests under Cloud Tasks' faults (thousands with B2_ICONIK_LONG=1).
+FAULTY_BURST = 5_000 if LONG else 1_000
+
+
+@pytest.mark.parametrize("fault", ["every task twice at once", "every first answer lost"])
+def test_a_burst_of_a_thousand_on_cloud_tasks_holds_under_its_faults(sbx, app_queued, queue,
+                                                                     fault):
+    """No token, one asset a request; every step (ledger parts, CLOSE, chunks, END) twice or
+    its answer lost: each asset handled once, the bad B2 copies kept, each job ended once."""
+    if fault.startswith("every task twice"):
+        queue.faults.duplicate = "concurrent"
+    else:
+        queue.faults.lose_first_answer = True
+    ids = seed(sbx, assets=FAULTY_BURST, on_ll=1.0, b2_missing=0, b2_wrong_size=3,
+               b2_bad_status=0)
+    answers = burst(app_queued, "remove", ids, ids.asset_ids, clients=16)
+    assert {a.status_code for a in answers} == {200}
+    assert one_batch_a_window(answers)
+    for job_id in {a.json()["job_id"] for a in answers}:
+        wait_for_job(sbx, job_id, timeout=WAIT_SECONDS + 600)
+    kept = [a for a in ids.asset_ids if on_storage(sbx, a, ids.ll_storage_id)]
+    assert kept == ids.b2_wrong_size  # B2's copy differs: kept (the oracle checks every delete)
+    assert all(count == 1 for count in endings(sbx).values())
+    deletes = [r for r in sbx.requests if r.method == "DELETE" and "/file_sets/" in r.path]
+    assert len(deletes) == len({r.path for r in deletes}), "a file set was deleted twice"
+    settle(queue)
+    kinds = {d.kind for d in queue.deliveries() if d.twin or d.attempt == 1}
+    assert {"close", "chunk"} <= kinds, kinds  # the fault hit the batch's steps
 
 
 def test_close_steps_delivered_twice_at_once_start_the_work_once(sbx, app_queued, queue):
