@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 import b2_iconik
 from b2_iconik import __main__ as package_main
@@ -68,3 +71,11 @@ def test_deploy_reads_the_version_without_importing_the_plugin(
     (tmp_path / "b2_iconik" / "__init__.py").write_text("VERSION = 1\n")
     with pytest.raises(deploy_cli.SettingsError, match="does not set __version__"):
         deploy_cli.plugin_version()
+
+
+def test_every_place_that_states_the_version_states_the_same_one() -> None:
+    """pyproject.toml, openapi.yaml and the changelog's newest release follow ``__version__``."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    openapi = yaml.safe_load((ROOT / "openapi.yaml").read_text())["info"]["version"]
+    released = re.findall(r"^## \[(\d+\.\d+\.\d+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert (pyproject, str(openapi), released[0]) == (VERSION, VERSION, VERSION)
